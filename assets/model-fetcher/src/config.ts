@@ -1,0 +1,43 @@
+import * as path from 'node:path';
+import { FetchError } from './errors';
+import { parseS3Uri, S3Location } from './s3-location';
+
+export interface FetcherConfig {
+  readonly source: S3Location;
+  /** Absolute destination directory. */
+  readonly modelDir: string;
+  /** Expected SHA-256 (lowercase hex) of a single-object model. */
+  readonly sha256?: string;
+  /** `zip`: the object is a zip archive whose contents are the model. */
+  readonly unpack?: 'zip';
+  /** Custom S3 endpoint (S3-compatible servers); implies path-style addressing. */
+  readonly endpoint?: string;
+}
+
+/** Reads the fetcher's configuration from the environment; throws a FetchError (exit 2) when it is wrong. */
+export function loadConfig(env: NodeJS.ProcessEnv): FetcherConfig {
+  const uri = env.MODEL_URI;
+  if (!uri) throw new FetchError('MODEL_URI is not set: give the model as s3://bucket/key or s3://bucket/prefix/', 2);
+  const source = parseS3Uri(uri.trim());
+
+  const modelDir = env.MODEL_DIR;
+  if (!modelDir) throw new FetchError('MODEL_DIR is not set: give the directory the model is written to', 2);
+
+  const sha256 = env.MODEL_SHA256?.trim().toLowerCase() || undefined;
+  if (sha256 !== undefined) {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new FetchError(`MODEL_SHA256 must be 64 hex digits, got '${env.MODEL_SHA256}'`, 2);
+    if (source.isPrefix) throw new FetchError('MODEL_SHA256 applies to a single object, but MODEL_URI is a prefix (ends in /)', 2);
+  }
+
+  const unpack = env.MODEL_UNPACK?.trim() || undefined;
+  if (unpack !== undefined && unpack !== 'zip') throw new FetchError(`MODEL_UNPACK must be 'zip' or unset, got '${unpack}'`, 2);
+  if (unpack && source.isPrefix) throw new FetchError('MODEL_UNPACK=zip needs a single object, but MODEL_URI is a prefix', 2);
+
+  return {
+    source,
+    modelDir: path.resolve(modelDir),
+    sha256,
+    unpack,
+    endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
+  };
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { FetcherConfig } from './config';
+import { downloadObject } from './download';
+import { FetchError } from './errors';
+import { formatS3Uri } from './s3-location';
+import { extractZip } from './unzip';
+
+/** How many objects of a prefix download at once. */
+const PREFIX_CONCURRENCY = 8;
+
+export interface FetchSummary {
+  readonly files: number;
+  readonly bytes: number;
+}
+
+/**
+ * Puts the model named by `config.source` into `config.modelDir`: one object as
+ * `<modelDir>/<basename>`, a prefix as the tree below it, a zip archive as its contents.
+ * Multi-file models are assembled in a hidden staging directory and moved into place only
+ * once every file is complete, so a failure leaves `modelDir` as it was.
+ */
+export async function fetchModel(config: FetcherConfig, client: S3Client): Promise<FetchSummary> {
+  const { source, modelDir } = config;
+  await fs.mkdir(modelDir, { recursive: true });
+
+  if (!source.isPrefix && !config.unpack) {
+    const dest = path.join(modelDir, path.posix.basename(source.key));
+    const { bytes } = await downloadObject(client, source.bucket, source.key, dest, config.sha256);
+    return { files: 1, bytes };
+  }
+
+  return withStagingDir(modelDir, async (staging) => {
+    const summary = source.isPrefix
+      ? await downloadPrefix(client, source.bucket, source.key, staging)
+      : await downloadArchive(client, source.bucket, source.key, staging, config.sha256);
+    await moveEntries(staging, modelDir);
+    return summary;
+  });
+}
+
+async function downloadArchive(
+  client: S3Client, bucket: string, key: string, staging: string, sha256?: string,
+): Promise<FetchSummary> {
+  const archive = path.join(staging, '.archive.zip');
+  const { bytes } = await downloadObject(client, bucket, key, archive, sha256);
+  const files = await extractZip(archive, staging).catch((err: Error) => {
+    throw new FetchError(`${formatS3Uri(bucket, key)}: ${err.message}`);
+  });
+  await fs.rm(archive);
+  if (files === 0) throw new FetchError(`${formatS3Uri(bucket, key)}: the model archive is empty`);
+  return { files, bytes };
+}
+
+async function downloadPrefix(client: S3Client, bucket: string, prefix: string, staging: string): Promise<FetchSummary> {
+  const keys = await listKeys(client, bucket, prefix);
+  if (keys.length === 0) throw new FetchError(`${formatS3Uri(bucket, prefix)}: no objects under this prefix`);
+
+  let bytes = 0;
+  await runPool(keys, PREFIX_CONCURRENCY, async (key) => {
+    const dest = path.join(staging, relativeModelPath(bucket, prefix, key));
+    const result = await downloadObject(client, bucket, key, dest).catch((err: unknown) => {
+      throw err instanceof FetchError ? err : new ObjectError(bucket, key, err);
+    });
+    bytes += result.bytes;
+  });
+  return { files: keys.length, bytes };
+}
+
+/** Every object key below `prefix`, following continuation tokens; folder markers are skipped. */
+async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const object of page.Contents ?? []) {
+      if (object.Key && !object.Key.endsWith('/')) keys.push(object.Key);
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
+
+/** The key's path below the prefix, refused when it would escape the model directory. */
+function relativeModelPath(bucket: string, prefix: string, key: string): string {
+  const relative = key.slice(prefix.length);
+  const parts = relative.split('/');
+  if (relative.startsWith('/') || parts.some((p) => p === '..' || p === '.' || p === '')) {
+    throw new FetchError(`${formatS3Uri(bucket, key)}: key does not map to a safe relative path below the prefix`);
+  }
+  return path.join(...parts);
+}
+
+/** Wraps an error with the object it happened on, so the one-line message names it. */
+export class ObjectError extends Error {
+  constructor(readonly bucket: string, readonly key: string, readonly cause: unknown) {
+    super(formatS3Uri(bucket, key));
+    this.name = 'ObjectError';
+  }
+}
+
+async function withStagingDir<T>(modelDir: string, body: (staging: string) => Promise<T>): Promise<T> {
+  const staging = path.join(modelDir, `.fetch-${randomBytes(6).toString('hex')}`);
+  await fs.mkdir(staging);
+  try {
+    return await body(staging);
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function moveEntries(from: string, to: string): Promise<void> {
+  for (const name of await fs.readdir(from)) {
+    const target = path.join(to, name);
+    await fs.rm(target, { recursive: true, force: true });
+    await fs.rename(path.join(from, name), target);
+  }
+}
+
+/** Runs `task` over `items` with at most `limit` in flight; the first failure stops new work. */
+async function runPool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++];
+      try {
+        await task(item);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

@@ -1,0 +1,76 @@
+"""The HTTP API: GET /health and POST /predict, with a JSON error for every failure."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .model_state import ModelState
+from .validation import ClientError, parse_json, parse_predict_request
+
+log = logging.getLogger("model_server")
+
+#: Most rows one {"instances": [...]} request may carry.
+MAX_BATCH_ROWS = 1024
+
+
+def _error(message: str, status: int) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+def create_app(state: ModelState, max_body_bytes: int) -> Flask:
+    app = Flask("model_server")
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    @app.get("/health")
+    def health():
+        model = state.model
+        if model is None:
+            body = {"status": "error", "error": state.error} if state.error else {"status": "loading"}
+            response = jsonify(body)
+            response.status_code = 503
+            return response
+        return jsonify({"status": "ok", "model": model.path, "loader": model.loader, **model.info})
+
+    @app.post("/predict")
+    def predict():
+        model = state.model
+        if model is None:
+            return _error("the model is not loaded yet; retry when GET /health answers 200", 503)
+        if request.mimetype != "application/json":
+            return _error(
+                f"Content-Type must be application/json, got {request.mimetype or 'none'!r}", 415
+            )
+        parsed = parse_predict_request(parse_json(request.get_data(cache=False)), model.n_features, MAX_BATCH_ROWS)
+        result = model.predict(parsed.rows)
+        if parsed.batch:
+            body = {"predictions": result.labels}
+            if result.probabilities is not None:
+                body["probabilities"] = result.probabilities
+        else:
+            body = {"prediction": result.labels[0]}
+            if result.probabilities is not None:
+                body["probability"] = result.probabilities[0]
+        return jsonify(body)
+
+    @app.errorhandler(ClientError)
+    def client_error(err: ClientError):
+        return _error(err.message, err.status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException):
+        if err.code == 413:
+            return _error(f"request body is larger than the {max_body_bytes}-byte limit", 413)
+        return _error(err.description or err.name, err.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception):
+        log.exception("prediction failed")
+        return _error(f"internal error: {type(err).__name__}", 500)
+
+    return app

@@ -1,0 +1,67 @@
+"""Runs the app under gunicorn (never Flask's development server)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from gunicorn.app.base import BaseApplication
+
+from .app import create_app
+from .model_state import ModelState
+from .settings import Settings
+
+log = logging.getLogger("model_server")
+
+#: gunicorn's arbiter stops the whole server when a worker exits with this code.
+_WORKER_BOOT_ERROR = 3
+
+
+def _exit_worker(_err: BaseException) -> None:
+    logging.shutdown()
+    os._exit(_WORKER_BOOT_ERROR)
+
+
+class ModelServer(BaseApplication):
+    """Each worker loads the model itself, in the background, after it starts listening: /health
+    answers 503 until the model is ready, and a model that fails to load stops the server."""
+
+    def __init__(self, settings: Settings, model_path: str):
+        self.settings = settings
+        self.model_path = model_path
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        options = {
+            "bind": f"{s.host}:{s.port}",
+            "workers": s.workers,
+            "worker_class": "gthread",
+            "threads": s.threads,
+            "timeout": s.timeout,
+            "graceful_timeout": s.graceful_timeout,
+            "keepalive": s.keepalive,
+            "accesslog": "-",
+            "errorlog": "-",
+            "loglevel": os.environ.get("LOG_LEVEL", "info").lower(),
+            "proc_name": "model-server",
+            # Requests are read whole by the gthread worker before they reach a thread.
+            "limit_request_line": 8190,
+            "limit_request_fields": 100,
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        state = ModelState(self.model_path, on_failure=_exit_worker)
+        state.load_in_background()
+        return create_app(state, self.settings.max_body_bytes)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+    )
