@@ -1,0 +1,8 @@
+import * as path from 'node:path';
+
+/** The `assets/` folder shipped with this library: one Docker build context per folder. */
+const ASSETS_DIR = path.join(__dirname, '..', 'assets');
+
+export const MODEL_SERVER_DIR = path.join(ASSETS_DIR, 'model-server');
+export const MODEL_FETCHER_DIR = path.join(ASSETS_DIR, 'model-fetcher');
+export const SAMPLE_MODEL_FILE = path.join(ASSETS_DIR, 'sample-model', 'iris.joblib');

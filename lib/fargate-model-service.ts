@@ -1,0 +1,71 @@
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { Construct } from 'constructs';
+import { checkFargateSize } from './fargate-sizes';
+import { ModelServiceBase, ModelServiceBaseProps } from './model-service-base';
+import { checkIntRange } from './validation';
+
+export interface FargateModelServiceProps extends ModelServiceBaseProps {
+  /**
+   * Task CPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384.
+   * @default 1024
+   */
+  readonly cpu?: number;
+
+  /**
+   * Task memory in MiB; it must be a size Fargate allows for `cpu`.
+   * @default 2048
+   */
+  readonly memoryLimitMiB?: number;
+
+  /**
+   * Task ephemeral storage in GiB, 21-200. The model volume lives on it: raise it for models
+   * larger than a few GiB.
+   * @default - 20 GiB, Fargate's default
+   */
+  readonly ephemeralStorageGiB?: number;
+}
+
+/**
+ * A model behind an Application Load Balancer on ECS Fargate: each task downloads the model
+ * from S3 with an init container, then serves `POST /predict`, with `GET /health` as the
+ * load balancer's health check.
+ */
+export class FargateModelService extends ModelServiceBase {
+  public readonly service: ecs.FargateService;
+  public readonly cluster: ecs.ICluster;
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+
+  constructor(scope: Construct, id: string, props: FargateModelServiceProps) {
+    super(scope, id, props);
+    const cpu = props.cpu ?? 1024;
+    const memoryLimitMiB = props.memoryLimitMiB ?? 2048;
+    checkFargateSize('FargateModelService', cpu, memoryLimitMiB);
+    checkIntRange('FargateModelService', 'ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200);
+    checkIntRange('FargateModelService', 'stopTimeout (seconds)', this.settings.stopTimeout.toSeconds(), 2, 120);
+
+    this.cluster = props.cluster ?? new ecs.Cluster(this, 'Cluster', {
+      vpc: this.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu,
+      memoryLimitMiB,
+      ephemeralStorageGiB: props.ephemeralStorageGiB,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    // One gunicorn worker per whole vCPU: prediction is CPU-bound.
+    this.addContainers(this.taskDefinition, { workers: Math.max(1, Math.floor(cpu / 1024)) });
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: this.cluster,
+      taskDefinition: this.taskDefinition,
+      assignPublicIp: false,
+      ...this.serviceDefaults(),
+    });
+    this.attachService(this.service);
+  }
+}

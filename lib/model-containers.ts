@@ -1,0 +1,117 @@
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { ModelSourceConfig } from './model-source';
+import { MODEL_USER, ServingImageConfig } from './serving-image';
+
+/** Where the model volume is mounted in both containers. */
+export const MODEL_MOUNT_PATH = '/models';
+/** The server's writable scratch space on an otherwise read-only root filesystem. */
+const SCRATCH_MOUNT_PATH = '/tmp';
+export const MODEL_VOLUME_NAME = 'model';
+const SCRATCH_VOLUME_NAME = 'scratch';
+export const SERVER_CONTAINER_NAME = 'server';
+export const FETCHER_CONTAINER_NAME = 'model-fetcher';
+
+export interface ModelContainersOptions {
+  readonly model: ModelSourceConfig;
+  readonly image: ServingImageConfig;
+  readonly fetcherImage: ecs.ContainerImage;
+  readonly containerPort: number;
+  readonly environment: Record<string, string>;
+  /** Download plus load budget: bounds the container health check's start period. */
+  readonly startupTimeout: Duration;
+  /** SIGTERM to SIGKILL: the server drains in-flight requests within it. */
+  readonly stopTimeout: Duration;
+  readonly logGroup: logs.ILogGroup;
+  /** gunicorn worker processes for the server. */
+  readonly workers: number;
+  /** How the model volume is provided (a task-scoped volume by default). */
+  readonly modelVolume?: Omit<ecs.Volume, 'name'>;
+  /** Extra settings for the server container (GPU reservation, memory). */
+  readonly serverOptions?: Partial<ecs.ContainerDefinitionOptions>;
+}
+
+export interface ModelContainers {
+  readonly fetcher: ecs.ContainerDefinition;
+  readonly server: ecs.ContainerDefinition;
+}
+
+/**
+ * Adds the two containers every model task has, wired the same way on Fargate and on EC2:
+ *
+ * - the model fetcher, a non-essential init container, writes the model into a task volume;
+ * - the server starts only once the fetcher exits 0 (`SUCCESS`), mounts that volume read-only
+ *   and runs on a read-only root filesystem with a small writable scratch volume.
+ *
+ * A fetcher that exits non-zero stops the task before the server starts, so the ECS deployment
+ * circuit breaker counts it as a failed task and a bad model fails the deployment fast.
+ */
+export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: ModelContainersOptions): ModelContainers {
+  taskDefinition.addVolume({ name: MODEL_VOLUME_NAME, ...options.modelVolume });
+  taskDefinition.addVolume({ name: SCRATCH_VOLUME_NAME });
+
+  const fetcherEnvironment: Record<string, string> = {
+    MODEL_URI: options.model.uri,
+    MODEL_DIR: MODEL_MOUNT_PATH,
+    AWS_REGION: Stack.of(taskDefinition).region,
+  };
+  if (options.model.sha256) fetcherEnvironment.MODEL_SHA256 = options.model.sha256;
+  if (options.model.unpack) fetcherEnvironment.MODEL_UNPACK = options.model.unpack;
+
+  const fetcher = taskDefinition.addContainer('ModelFetcher', {
+    containerName: FETCHER_CONTAINER_NAME,
+    image: options.fetcherImage,
+    essential: false,
+    user: MODEL_USER,
+    readonlyRootFilesystem: true,
+    environment: fetcherEnvironment,
+    logging: ecs.LogDrivers.awsLogs({ logGroup: options.logGroup, streamPrefix: FETCHER_CONTAINER_NAME }),
+  });
+  fetcher.addMountPoints({ containerPath: MODEL_MOUNT_PATH, sourceVolume: MODEL_VOLUME_NAME, readOnly: false });
+
+  const stopSeconds = options.stopTimeout.toSeconds();
+  const server = taskDefinition.addContainer('Server', {
+    containerName: SERVER_CONTAINER_NAME,
+    image: options.image.image,
+    essential: true,
+    user: options.image.user,
+    readonlyRootFilesystem: true,
+    portMappings: [{ containerPort: options.containerPort, protocol: ecs.Protocol.TCP }],
+    environment: {
+      PORT: String(options.containerPort),
+      MODEL_DIR: MODEL_MOUNT_PATH,
+      WORKERS: String(options.workers),
+      // gunicorn finishes in-flight requests within this, a little inside ECS's stop timeout.
+      GRACEFUL_TIMEOUT: String(Math.max(1, stopSeconds - 5)),
+      ...options.environment,
+    },
+    stopTimeout: options.stopTimeout,
+    healthCheck: options.image.healthCheckCommand && {
+      command: options.image.healthCheckCommand,
+      interval: Duration.seconds(15),
+      timeout: Duration.seconds(5),
+      retries: 3,
+      // ECS allows at most 300 s; the service's grace period covers the rest of the budget.
+      startPeriod: Duration.seconds(Math.min(300, options.startupTimeout.toSeconds())),
+    },
+    logging: ecs.LogDrivers.awsLogs({ logGroup: options.logGroup, streamPrefix: SERVER_CONTAINER_NAME }),
+    ...options.serverOptions,
+  });
+  server.addMountPoints(
+    { containerPath: MODEL_MOUNT_PATH, sourceVolume: MODEL_VOLUME_NAME, readOnly: true },
+    { containerPath: SCRATCH_MOUNT_PATH, sourceVolume: SCRATCH_VOLUME_NAME, readOnly: false },
+  );
+  server.addContainerDependencies({ container: fetcher, condition: ecs.ContainerDependencyCondition.SUCCESS });
+
+  Validations.of(taskDefinition).acknowledge({
+    id: 'AwsSolutions-ECS2',
+    reason: 'The environment holds non-secret configuration only (model URI and checksum, port, directories, worker counts); secrets belong in the container\'s `secrets`, which read from Secrets Manager or SSM.',
+  });
+  Validations.of(taskDefinition.obtainExecutionRole()).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'ecr:GetAuthorizationToken, which the execution role needs to pull the image from ECR, supports only Resource "*"; the image pull itself is scoped to the image\'s repository.',
+  });
+
+  return { fetcher, server };
+}

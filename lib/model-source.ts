@@ -1,0 +1,172 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AssetHashType, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import { Construct } from 'constructs';
+import { sha256File } from './file-hash';
+import { parseS3Uri } from './s3-uri';
+import { InvalidPropError } from './validation';
+
+/** What the model fetcher needs to download a model, as environment variables. */
+export interface ModelSourceConfig {
+  /** `s3://bucket/key` for one object, `s3://bucket/prefix/` for every object below a prefix. */
+  readonly uri: string;
+  /**
+   * SHA-256 (hex) the downloaded object must have.
+   * @default - no content hash is checked beyond the object's size
+   */
+  readonly sha256?: string;
+  /**
+   * `zip` when the object is a zip archive whose contents are the model.
+   * @default - the object is the model itself
+   */
+  readonly unpack?: 'zip';
+}
+
+/** Options for a model that is already in S3. */
+export interface ModelBucketOptions {
+  /**
+   * SHA-256 (64 hex digits) of the model object; the fetcher refuses any other bytes.
+   * Only for a single object, not a prefix.
+   * @default - no content hash is checked
+   */
+  readonly sha256?: string;
+}
+
+/** Options for a model named by an S3 URI. */
+export interface ModelUriOptions extends ModelBucketOptions {
+  /**
+   * The KMS key that encrypts the bucket's objects; the task role is granted `kms:Decrypt` on it.
+   * @default - the objects use S3-managed or AWS-managed encryption and need no grant
+   */
+  readonly encryptionKey?: kms.IKey;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * Where the model comes from. The task's model fetcher downloads it when a task starts, and the
+ * task role may read exactly that object or prefix and nothing else.
+ */
+export abstract class ModelSource {
+  /**
+   * A local model file or directory, uploaded by the CDK as an S3 asset. A file's SHA-256 is
+   * computed at synth and checked by the fetcher; a directory is uploaded as a zip archive and
+   * unpacked by the fetcher.
+   */
+  public static fromAsset(modelPath: string): ModelSource {
+    const resolved = path.resolve(modelPath);
+    if (!fs.existsSync(resolved)) {
+      throw new InvalidPropError('ModelSource.fromAsset', 'modelPath', `${resolved} does not exist; give a model file or a directory`);
+    }
+    return new AssetModelSource(resolved);
+  }
+
+  /**
+   * An object, or every object below a prefix (a key ending in `/`), in an existing bucket.
+   * When the bucket has a KMS key, the task role is granted `kms:Decrypt` on it.
+   */
+  public static fromBucket(bucket: s3.IBucket, keyOrPrefix: string, options: ModelBucketOptions = {}): ModelSource {
+    return new BucketModelSource(() => bucket, keyOrPrefix, options, bucket.encryptionKey);
+  }
+
+  /** An object (`s3://bucket/key`) or a prefix (`s3://bucket/prefix/`) in an existing bucket. */
+  public static fromS3Uri(uri: string, options: ModelUriOptions = {}): ModelSource {
+    const parsed = parseS3Uri(uri);
+    if (typeof parsed === 'string') throw new InvalidPropError('ModelSource.fromS3Uri', 'uri', parsed);
+    return new BucketModelSource(
+      (scope) => s3.Bucket.fromBucketName(scope, 'ModelBucket', parsed.bucketName),
+      parsed.key,
+      options,
+      options.encryptionKey,
+    );
+  }
+
+  /**
+   * Grants `grantee` read access to the model and returns what the fetcher needs.
+   * Called once by the service construct that uses this source.
+   */
+  public abstract bind(scope: Construct, grantee: iam.IGrantable): ModelSourceConfig;
+}
+
+class AssetModelSource extends ModelSource {
+  private readonly isFile: boolean;
+  private sha256?: string;
+
+  constructor(private readonly modelPath: string) {
+    super();
+    this.isFile = fs.statSync(modelPath).isFile();
+  }
+
+  public bind(scope: Construct, grantee: iam.IGrantable): ModelSourceConfig {
+    // A file's content hash is both the asset's identity and the fetcher's check, so the model is
+    // read once at synth rather than fingerprinted and hashed separately.
+    if (this.isFile) this.sha256 ??= sha256File(this.modelPath);
+    const asset = new s3assets.Asset(scope, 'ModelAsset', {
+      path: this.modelPath,
+      ...(this.sha256 ? { assetHashType: AssetHashType.CUSTOM, assetHash: this.sha256 } : {}),
+    });
+    grantModelRead(grantee, asset.bucket, asset.s3ObjectKey, false);
+    return {
+      uri: asset.s3ObjectUrl,
+      sha256: this.sha256,
+      unpack: asset.isZipArchive ? 'zip' : undefined,
+    };
+  }
+}
+
+class BucketModelSource extends ModelSource {
+  private readonly isPrefix: boolean;
+
+  constructor(
+    private readonly bucket: (scope: Construct) => s3.IBucket,
+    private readonly key: string,
+    private readonly options: ModelBucketOptions,
+    private readonly encryptionKey?: kms.IKey,
+  ) {
+    super();
+    const where = 'ModelSource';
+    if (!Token.isUnresolved(key)) {
+      if (key.length === 0) throw new InvalidPropError(where, 'keyOrPrefix', 'must not be empty; give an object key or a prefix ending in /');
+      if (key.startsWith('/')) throw new InvalidPropError(where, 'keyOrPrefix', `must not start with '/', got '${key}'`);
+    }
+    this.isPrefix = key.endsWith('/');
+    if (options.sha256 !== undefined) {
+      if (!SHA256.test(options.sha256)) {
+        throw new InvalidPropError(where, 'sha256', `must be 64 lowercase hex digits, got '${options.sha256}'`);
+      }
+      if (this.isPrefix) {
+        throw new InvalidPropError(where, 'sha256', `applies to a single object, but '${key}' is a prefix (ends in /)`);
+      }
+    }
+  }
+
+  public bind(scope: Construct, grantee: iam.IGrantable): ModelSourceConfig {
+    const bucket = this.bucket(scope);
+    grantModelRead(grantee, bucket, this.key, this.isPrefix, this.encryptionKey);
+    return { uri: `s3://${bucket.bucketName}/${this.key}`, sha256: this.options.sha256 };
+  }
+}
+
+/**
+ * Least privilege for the fetcher: `s3:GetObject` on the object (or the objects below the
+ * prefix), `s3:ListBucket` only for that prefix, and `kms:Decrypt` only when there is a key.
+ */
+function grantModelRead(grantee: iam.IGrantable, bucket: s3.IBucket, key: string, isPrefix: boolean, encryptionKey?: kms.IKey): void {
+  iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:GetObject'],
+    resourceArns: [bucket.arnForObjects(isPrefix ? `${key}*` : key)],
+  });
+  if (isPrefix) {
+    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['s3:ListBucket'],
+      resources: [bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${key}*`] } },
+    }));
+  }
+  encryptionKey?.grantDecrypt(grantee);
+}

@@ -1,0 +1,131 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { Construct } from 'constructs';
+import { MODEL_SERVER_DIR } from './asset-paths';
+import { InvalidPropError } from './validation';
+
+/** Options for an image built from a Docker build context. */
+export interface ServingImageBuildOptions {
+  /**
+   * The Dockerfile, relative to the build context.
+   * @default 'Dockerfile'
+   */
+  readonly file?: string;
+  /**
+   * Build arguments.
+   * @default - none
+   */
+  readonly buildArgs?: Record<string, string>;
+  /**
+   * The platform the image is built for. It must match the task's CPU architecture; the default
+   * keeps an Apple-silicon laptop from shipping an arm64 image to x86 tasks.
+   * @default Platform.LINUX_AMD64
+   */
+  readonly platform?: Platform;
+}
+
+/** Options for the model server that ships with this library. */
+export interface ModelServerImageOptions {
+  /**
+   * Recorded in the image as the `ai.model.version` label and the MODEL_VERSION variable.
+   * @default 'unversioned'
+   */
+  readonly modelVersion?: string;
+  /**
+   * Extra build arguments, e.g. BASE_IMAGE for a mirror of the Python base image.
+   * @default - none
+   */
+  readonly buildArgs?: Record<string, string>;
+}
+
+/** What a service needs to run a serving image. */
+export interface ServingImageConfig {
+  readonly image: ecs.ContainerImage;
+  /**
+   * The container health check command, when the image is known to have one.
+   * @default - no container health check; the load balancer's check on the health path still applies
+   */
+  readonly healthCheckCommand?: string[];
+  /**
+   * The user the container runs as, when the image is known to have one.
+   * @default - the image's own USER
+   */
+  readonly user?: string;
+}
+
+/**
+ * The model-serving container image. Whatever it is, it must serve the HTTP contract of the
+ * built-in server: `GET <health path>` and `POST /predict` on the container port, with the model
+ * read from `MODEL_DIR`.
+ */
+export abstract class ServingImage {
+  /** The model server that ships with this library (`assets/model-server`), built as an image asset. */
+  public static fromModelServer(options: ModelServerImageOptions = {}): ServingImage {
+    return new BuiltInServerImage(options);
+  }
+
+  /** A team's own Docker build context, built as an image asset and pushed to ECR by cdk-assets. */
+  public static fromDirectory(directory: string, options: ServingImageBuildOptions = {}): ServingImage {
+    const dockerfile = path.join(directory, options.file ?? 'Dockerfile');
+    if (!fs.existsSync(dockerfile)) {
+      throw new InvalidPropError(
+        'ServingImage.fromDirectory', 'directory', `${dockerfile} does not exist; give a Docker build context that contains it`,
+      );
+    }
+    return new ContainerImageServingImage(imageAsset(directory, options));
+  }
+
+  /** An image already in an ECR repository. Prefer an immutable tag or a digest (`sha256:...`). */
+  public static fromEcrRepository(repository: ecr.IRepository, tagOrDigest: string = 'latest'): ServingImage {
+    return new ContainerImageServingImage(ecs.ContainerImage.fromEcrRepository(repository, tagOrDigest));
+  }
+
+  /** An image in a public registry, e.g. `ghcr.io/team/server:1.2.0`. */
+  public static fromRegistry(name: string): ServingImage {
+    return new ContainerImageServingImage(ecs.ContainerImage.fromRegistry(name));
+  }
+
+  /** Called by the service construct that runs this image. */
+  public abstract bind(scope: Construct): ServingImageConfig;
+}
+
+/** ecs.ContainerImage.fromAsset with this library's defaults. */
+export function imageAsset(directory: string, options: ServingImageBuildOptions = {}): ecs.ContainerImage {
+  return ecs.ContainerImage.fromAsset(directory, {
+    file: options.file,
+    buildArgs: options.buildArgs,
+    platform: options.platform ?? Platform.LINUX_AMD64,
+  });
+}
+
+/** The built-in server's container user (see its Dockerfile). */
+export const MODEL_USER = '10001:10001';
+
+class BuiltInServerImage extends ServingImage {
+  constructor(private readonly options: ModelServerImageOptions) {
+    super();
+  }
+
+  public bind(_scope: Construct): ServingImageConfig {
+    return {
+      image: imageAsset(MODEL_SERVER_DIR, {
+        buildArgs: { MODEL_VERSION: this.options.modelVersion ?? 'unversioned', ...this.options.buildArgs },
+      }),
+      healthCheckCommand: ['CMD', 'python3', '-m', 'model_server.healthcheck'],
+      user: MODEL_USER,
+    };
+  }
+}
+
+class ContainerImageServingImage extends ServingImage {
+  constructor(private readonly image: ecs.ContainerImage) {
+    super();
+  }
+
+  public bind(_scope: Construct): ServingImageConfig {
+    return { image: this.image };
+  }
+}
