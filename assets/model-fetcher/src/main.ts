@@ -10,11 +10,16 @@ import { formatS3Uri } from './s3-location';
  * the cause, and exits 1 (download or verification) or 2 (configuration).
  */
 async function main(): Promise<number> {
+  // The SDK's multi-line notice about Node.js versions would break the one-line error contract;
+  // the fetcher image runs a supported Node.js, so the notice only ever fires on a host run.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let uri = process.env.MODEL_URI ?? '(unset)';
   try {
     const config = loadConfig(process.env);
     uri = formatS3Uri(config.source.bucket, config.source.key);
     const client = new S3Client({
+      // A bucket in another region than the task answers with a redirect; follow it.
+      followRegionRedirects: true,
       ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
     });
     const started = process.hrtime.bigint();

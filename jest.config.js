@@ -1,0 +1,9 @@
+/** Unit suites assert synthesized templates; integ suites drive real processes (S3 server, Python, the CDK CLI). */
+const tsJest = { '^.+\\.tsx?$': ['ts-jest', { isolatedModules: true }] };
+
+module.exports = {
+  projects: [
+    { displayName: 'unit', testEnvironment: 'node', roots: ['<rootDir>/test/unit'], testMatch: ['**/*.test.ts'], transform: tsJest },
+    { displayName: 'integ', testEnvironment: 'node', roots: ['<rootDir>/test/integ'], testMatch: ['**/*.test.ts'], transform: tsJest },
+  ],
+};

@@ -1,0 +1,88 @@
+import { ChildProcess, execFileSync, spawn, SpawnOptions } from 'node:child_process';
+import * as net from 'node:net';
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command to completion (bounded by `timeoutMs`) and returns its exit code and output. */
+export function run(command: string, args: string[], options: SpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A long-running process whose output is kept, stopped by its own PID. */
+export class Background {
+  public output = '';
+  public exitCode: number | null | undefined;
+  private readonly exited: Promise<void>;
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout?.on('data', (d) => (this.output += d));
+    child.stderr?.on('data', (d) => (this.output += d));
+    this.exited = new Promise((resolve) => child.on('exit', (code) => {
+      this.exitCode = code;
+      resolve();
+    }));
+  }
+
+  static start(command: string, args: string[], options: SpawnOptions = {}): Background {
+    return new Background(spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  /** Waits for exit, at most `timeoutMs`; returns the exit code, or undefined if still running. */
+  async waitForExit(timeoutMs: number): Promise<number | null | undefined> {
+    await Promise.race([this.exited, new Promise((r) => setTimeout(r, timeoutMs))]);
+    return this.exitCode;
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (this.exitCode !== undefined) return;
+    this.child.kill('SIGTERM');
+    if ((await this.waitForExit(graceMs)) === undefined) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+}
+
+/** Debian's Python with scikit-learn, Flask and gunicorn; fails with the install command when missing. */
+export const SYSTEM_PYTHON = process.env.MODEL_SERVER_PYTHON ?? '/usr/bin/python3';
+
+export function requireServerPython(): void {
+  try {
+    execFileSync(SYSTEM_PYTHON, ['-c', 'import sklearn, flask, gunicorn, joblib, numpy'], { stdio: 'pipe' });
+  } catch {
+    throw new Error(
+      `${SYSTEM_PYTHON} cannot import sklearn, flask, gunicorn, joblib and numpy. Install them with ` +
+        "'apt-get install -y python3-sklearn python3-flask gunicorn python3-joblib python3-numpy' " +
+        '(.ci/run does this), or point MODEL_SERVER_PYTHON at an interpreter that has them.',
+    );
+  }
+}
