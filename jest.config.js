@@ -1,5 +1,5 @@
 /** Unit suites assert synthesized templates; integ suites drive real processes (S3 server, Python, the CDK CLI). */
-const tsJest = { '^.+\\.tsx?$': ['ts-jest', { isolatedModules: true }] };
+const tsJest = { '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'tsconfig.dev.json' }] };
 
 module.exports = {
   projects: [

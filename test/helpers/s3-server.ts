@@ -8,6 +8,9 @@ import { freePort } from './processes';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const S3rver = require('s3rver');
 
+// The test process runs on the host's Node.js; the SDK's notice about its version is not news here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /** A real S3-compatible server (s3rver) on 127.0.0.1, with a client for seeding it. */
 export class LocalS3 {
   private constructor(

@@ -22,6 +22,15 @@ def _error(message: str, status: int) -> Response:
     return response
 
 
+def _read_body(limit: int) -> bytes:
+    """The request body, read to at most `limit` bytes: also bounds chunked bodies, which carry
+    no Content-Length for the framework's own limit to check up front."""
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise ClientError(f"request body is larger than the {limit}-byte limit", 413)
+    return body
+
+
 def create_app(state: ModelState, max_body_bytes: int) -> Flask:
     app = Flask("model_server")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
@@ -46,7 +55,7 @@ def create_app(state: ModelState, max_body_bytes: int) -> Flask:
             return _error(
                 f"Content-Type must be application/json, got {request.mimetype or 'none'!r}", 415
             )
-        parsed = parse_predict_request(parse_json(request.get_data(cache=False)), model.n_features, MAX_BATCH_ROWS)
+        parsed = parse_predict_request(parse_json(_read_body(max_body_bytes)), model.n_features, MAX_BATCH_ROWS)
         result = model.predict(parsed.rows)
         if parsed.batch:
             body = {"predictions": result.labels}

@@ -1,0 +1,62 @@
+import * as path from 'node:path';
+import { Background, freePort, SYSTEM_PYTHON } from './processes';
+
+export const MODEL_SERVER_DIR = path.join(__dirname, '..', '..', 'assets', 'model-server');
+
+export interface HttpResult {
+  readonly status: number;
+  readonly body: any;
+  readonly contentType: string | null;
+}
+
+/** One HTTP request to 127.0.0.1, bounded in time; the body is parsed as JSON when it is JSON. */
+export async function http(url: string, init: RequestInit = {}): Promise<HttpResult> {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  const contentType = response.headers.get('content-type');
+  return { status: response.status, body: contentType?.includes('json') ? JSON.parse(text) : text, contentType };
+}
+
+/** The model server as a real gunicorn process on 127.0.0.1, under Debian's Python. */
+export class ModelServerProcess {
+  private constructor(readonly process: Background, readonly url: string) {}
+
+  static async start(env: Record<string, string>): Promise<ModelServerProcess> {
+    const port = await freePort();
+    const proc = Background.start(SYSTEM_PYTHON, ['-m', 'model_server'], {
+      cwd: MODEL_SERVER_DIR,
+      env: { PATH: process.env.PATH!, HOST: '127.0.0.1', PORT: String(port), WORKERS: '1', ...env },
+    });
+    return new ModelServerProcess(proc, `http://127.0.0.1:${port}`);
+  }
+
+  /** Polls /health until it answers `status` (bounded); fails with the server's output otherwise. */
+  async waitForHealth(status = 200, timeoutMs = 20_000): Promise<HttpResult> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      if (this.process.exitCode !== undefined) break;
+      try {
+        const result = await http(`${this.url}/health`);
+        if (result.status === status) return result;
+        last = result.status;
+      } catch (err) {
+        last = err;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`/health never answered ${status} (last: ${String(last)}); server output:\n${this.process.output}`);
+  }
+
+  predict(body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<HttpResult> {
+    return http(`${this.url}/predict`, {
+      method: 'POST',
+      headers,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.process.stop();
+  }
+}
