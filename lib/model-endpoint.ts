@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -73,6 +73,11 @@ export class ModelEndpoint extends Construct {
       return;
     }
 
+    if (!props.accessLogsBucket && Token.isUnresolved(Stack.of(this).region)) {
+      // Who may write ALB access logs depends on the region, so it must be known at synth.
+      throw new Error(`${this.node.path}: a new load balancer writes access logs, which needs the stack's region: ` +
+        "give the stack an env with a region (e.g. env: { region: process.env.CDK_DEFAULT_REGION }), or pass 'accessLogsBucket'");
+    }
     const internetFacing = props.internetFacing ?? true;
     const lb = new elbv2.ApplicationLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,

@@ -1,12 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AssetHashType, Token } from 'aws-cdk-lib';
+import { AssetHashType, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { sha256File } from './file-hash';
+import { iamWildcardResourceId } from './nag-ids';
 import { parseS3Uri } from './s3-uri';
 import { InvalidPropError } from './validation';
 
@@ -109,7 +110,7 @@ class AssetModelSource extends ModelSource {
       path: this.modelPath,
       ...(this.sha256 ? { assetHashType: AssetHashType.CUSTOM, assetHash: this.sha256 } : {}),
     });
-    grantModelRead(grantee, asset.bucket, asset.s3ObjectKey, false);
+    grantModelRead(scope, grantee, asset.bucket, asset.s3ObjectKey, false);
     return {
       uri: asset.s3ObjectUrl,
       sha256: this.sha256,
@@ -146,7 +147,7 @@ class BucketModelSource extends ModelSource {
 
   public bind(scope: Construct, grantee: iam.IGrantable): ModelSourceConfig {
     const bucket = this.bucket(scope);
-    grantModelRead(grantee, bucket, this.key, this.isPrefix, this.encryptionKey);
+    grantModelRead(scope, grantee, bucket, this.key, this.isPrefix, this.encryptionKey);
     return { uri: `s3://${bucket.bucketName}/${this.key}`, sha256: this.options.sha256 };
   }
 }
@@ -155,13 +156,16 @@ class BucketModelSource extends ModelSource {
  * Least privilege for the fetcher: `s3:GetObject` on the object (or the objects below the
  * prefix), `s3:ListBucket` only for that prefix, and `kms:Decrypt` only when there is a key.
  */
-function grantModelRead(grantee: iam.IGrantable, bucket: s3.IBucket, key: string, isPrefix: boolean, encryptionKey?: kms.IKey): void {
-  iam.Grant.addToPrincipal({
-    grantee,
-    actions: ['s3:GetObject'],
-    resourceArns: [bucket.arnForObjects(isPrefix ? `${key}*` : key)],
-  });
+function grantModelRead(
+  scope: Construct, grantee: iam.IGrantable, bucket: s3.IBucket, key: string, isPrefix: boolean, encryptionKey?: kms.IKey,
+): void {
+  const objects = bucket.arnForObjects(isPrefix ? `${key}*` : key);
+  iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [objects] });
   if (isPrefix) {
+    Validations.of(scope).acknowledge({
+      id: iamWildcardResourceId(scope, objects),
+      reason: `The model is every object below the prefix '${key}', so reading it needs s3:GetObject on '${key}*'; the wildcard covers that prefix and nothing else in the bucket.`,
+    });
     grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({
       actions: ['s3:ListBucket'],
       resources: [bucket.bucketArn],

@@ -1,0 +1,52 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { run } from '../helpers/processes';
+
+const ROOT = path.join(__dirname, '..', '..');
+const CDK = path.join(ROOT, 'node_modules', '.bin', 'cdk');
+
+/** The real CDK CLI synthesizing the example app, cdk-nag included, as a user would run it. */
+async function cdkSynth(...context: string[]) {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-cli-'));
+  const args = ['synth', '--quiet', '--output', out, ...context.flatMap((c) => ['-c', c])];
+  const result = await run(CDK, args, {
+    cwd: ROOT,
+    env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },
+    timeoutMs: 170_000,
+  });
+  return { ...result, out };
+}
+
+function template(out: string): any {
+  return JSON.parse(fs.readFileSync(path.join(out, 'ModelServing.template.json'), 'utf8'));
+}
+
+function fetcherEnv(t: any): Record<string, unknown> {
+  const task = Object.values(t.Resources).find((r: any) => r.Type === 'AWS::ECS::TaskDefinition') as any;
+  const fetcher = task.Properties.ContainerDefinitions.find((c: any) => c.Name === 'model-fetcher');
+  return Object.fromEntries(fetcher.Environment.map((e: any) => [e.Name, e.Value]));
+}
+
+test('cdk synth with no context deploys the sample model, with no cdk-nag errors', async () => {
+  const result = await cdkSynth();
+  expect(result.stderr).not.toMatch(/ERROR|Validation failed/);
+  expect(result.code).toBe(0);
+  const env = fetcherEnv(template(result.out));
+  expect(env.MODEL_SHA256).toMatch(/^[0-9a-f]{64}$/);
+  // The validation report exists only when validation plugins ran; cdk-nag adds a plugin report only for findings.
+  const report = JSON.parse(fs.readFileSync(path.join(result.out, 'validation-report.json'), 'utf8'));
+  expect(report.pluginReports.filter((r: any) => r.conclusion !== 'success')).toEqual([]);
+}, 180_000);
+
+test('cdk synth -c modelUri=... points the fetcher at that object', async () => {
+  const result = await cdkSynth('modelUri=s3://team-models/iris/model.joblib');
+  expect(result.code).toBe(0);
+  expect(fetcherEnv(template(result.out)).MODEL_URI).toBe('s3://team-models/iris/model.joblib');
+}, 180_000);
+
+test('cdk synth -c modelUri=<malformed> fails with the reason', async () => {
+  const result = await cdkSynth('modelUri=team-models/model.joblib');
+  expect(result.code).not.toBe(0);
+  expect(result.stderr).toMatch(/ModelSource.fromS3Uri: invalid 'uri': expected s3:\/\/bucket\/key/);
+}, 180_000);

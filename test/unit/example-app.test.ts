@@ -1,0 +1,76 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ModelServingExampleStack, ModelServingExampleStackProps } from '../../bin/example-stack';
+
+interface NagReport {
+  readonly conclusion: string;
+  readonly violations: Array<{ ruleName: string; violatingConstructs: Array<{ constructPath: string }> }>;
+}
+
+/**
+ * Synthesizes the example stack with cdk-nag's AwsSolutions checks and returns their report:
+ * cdk-nag writes one only when it finds something, so a clean run has none.
+ */
+function nag(props: ModelServingExampleStackProps, extra?: (app: App) => void): { report?: NagReport; error?: Error } {
+  const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-nag-')) });
+  new ModelServingExampleStack(app, 'ModelServing', { ...props, env: { account: '123456789012', region: 'eu-west-1' } });
+  extra?.(app);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  let error: Error | undefined;
+  try {
+    app.synth();
+  } catch (err) {
+    error = err as Error;
+  }
+  const file = path.join(app.outdir, 'validation-report.json');
+  const reports = JSON.parse(fs.readFileSync(file, 'utf8')).pluginReports;
+  return { report: reports.find((r: any) => r.pluginName === 'AwsSolutions'), error };
+}
+
+function describeViolations(report?: NagReport): string[] {
+  return (report?.violations ?? []).flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`));
+}
+
+test.each<[string, ModelServingExampleStackProps]>([
+  ['the sample model', {}],
+  ['a model already in S3 (a prefix)', { modelUri: 's3://team-models/iris/v3/' }],
+  ['a model directory', { modelPath: path.join(__dirname, '..', '..', 'assets', 'sample-model') }],
+])('the example app with %s has zero unacknowledged AwsSolutions findings', (_name, props) => {
+  const { report, error } = nag(props);
+  expect(describeViolations(report)).toEqual([]);
+  expect(error).toBeUndefined();
+});
+
+test('the check is live: an unacknowledged finding fails synth and is reported', () => {
+  const { report, error } = nag({}, (app) => {
+    new s3.Bucket(app.node.findChild('ModelServing') as any, 'Unencrypted');
+  });
+  expect(error?.message).toMatch(/AwsSolutions-S1/);
+  expect(describeViolations(report)).toEqual(expect.arrayContaining([
+    'AwsSolutions-S1 at ModelServing/Unencrypted/Resource',
+    'AwsSolutions-S10 at ModelServing/Unencrypted/Resource',
+  ]));
+});
+
+test('every acknowledgement the library makes carries a reason', () => {
+  const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-ack-')) });
+  const stack = new ModelServingExampleStack(app, 'ModelServing', { modelUri: 's3://team-models/iris/v3/', env: { region: 'eu-west-1' } });
+  const acks = stack.node.findAll().flatMap((c) => c.node.metadata)
+    .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+    .flatMap((m) => Object.entries(m.data as Record<string, string>));
+  const nagAcks = acks.filter(([id]) => id.includes('AwsSolutions-'));
+  expect(nagAcks.map(([id]) => id.replace(/^Annotation::/, '')).sort()).toEqual([
+    'AwsSolutions-EC23', 'AwsSolutions-ECS2', 'AwsSolutions-IAM5[Resource::*]',
+    'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::team-models/iris/v3/*]', 'AwsSolutions-S1',
+  ]);
+  for (const [, reason] of nagAcks) expect(reason.length).toBeGreaterThan(60);
+});
+
+test('modelPath and modelUri together are refused', () => {
+  expect(() => new ModelServingExampleStack(new App(), 'S', { modelPath: 'x', modelUri: 's3://b/k' }))
+    .toThrow("Give either '-c modelPath=...' or '-c modelUri=...', not both");
+});

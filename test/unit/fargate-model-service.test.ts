@@ -1,0 +1,309 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { FargateModelService, FargateModelServiceProps, ModelSource } from '../../lib';
+import { containers, envOf, newStack, templateOf } from '../helpers/stack';
+
+function model(stack: Stack): ModelSource {
+  return ModelSource.fromBucket(s3.Bucket.fromBucketName(stack, 'ModelBucket', 'team-models'), 'iris/model.joblib');
+}
+
+function synth(props: Partial<FargateModelServiceProps> = {}, setup?: (stack: Stack) => Partial<FargateModelServiceProps>): Template {
+  return templateOf((stack) => new FargateModelService(stack, 'Model', { model: model(stack), ...props, ...setup?.(stack) }));
+}
+
+describe('defaults', () => {
+  let template: Template;
+  beforeAll(() => {
+    template = synth();
+  });
+
+  test('one Fargate task: 1 vCPU, 2 GiB, x86_64 Linux, awsvpc', () => {
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Cpu: '1024',
+      Memory: '2048',
+      NetworkMode: 'awsvpc',
+      RequiresCompatibilities: ['FARGATE'],
+      RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+      Volumes: [{ Name: 'model' }, { Name: 'scratch' }],
+    });
+  });
+
+  test('the fetcher is a non-essential init container writing the model volume, as a non-root user', () => {
+    const fetcher = containers(template)['model-fetcher'];
+    expect(fetcher).toMatchObject({
+      Essential: false,
+      User: '10001:10001',
+      ReadonlyRootFilesystem: true,
+      MountPoints: [{ ContainerPath: '/models', SourceVolume: 'model', ReadOnly: false }],
+    });
+    expect(envOf(fetcher)).toEqual({ MODEL_URI: 's3://team-models/iris/model.joblib', MODEL_DIR: '/models', AWS_REGION: 'eu-west-1' });
+  });
+
+  test('the server waits for the fetcher to succeed, mounts the model read-only, on a read-only root', () => {
+    const server = containers(template).server;
+    expect(server).toMatchObject({
+      Essential: true,
+      User: '10001:10001',
+      ReadonlyRootFilesystem: true,
+      DependsOn: [{ ContainerName: 'model-fetcher', Condition: 'SUCCESS' }],
+      PortMappings: [{ ContainerPort: 8080, Protocol: 'tcp' }],
+      StopTimeout: 30,
+      MountPoints: [
+        { ContainerPath: '/models', SourceVolume: 'model', ReadOnly: true },
+        { ContainerPath: '/tmp', SourceVolume: 'scratch', ReadOnly: false },
+      ],
+      HealthCheck: { Command: ['CMD', 'python3', '-m', 'model_server.healthcheck'], Interval: 15, Timeout: 5, Retries: 3, StartPeriod: 300 },
+    });
+    expect(envOf(server)).toEqual({ PORT: '8080', MODEL_DIR: '/models', WORKERS: '1', GRACEFUL_TIMEOUT: '25' });
+  });
+
+  test('both containers log to one log group with a retention', () => {
+    template.resourceCountIs('AWS::Logs::LogGroup', 2); // the containers' and the VPC flow logs'
+    const { fetcher, server } = { fetcher: containers(template)['model-fetcher'], server: containers(template).server };
+    for (const [c, prefix] of [[fetcher, 'model-fetcher'], [server, 'server']] as const) {
+      expect(c.LogConfiguration).toMatchObject({
+        LogDriver: 'awslogs',
+        Options: { 'awslogs-group': { Ref: expect.stringMatching(/^ModelLogs/) }, 'awslogs-stream-prefix': prefix },
+      });
+    }
+    const groups = template.findResources('AWS::Logs::LogGroup');
+    expect(Object.entries(groups).find(([id]) => id.startsWith('ModelLogs'))![1].Properties.RetentionInDays).toBe(30);
+  });
+
+  test('rollout never drops serving capacity, and a failing deployment rolls back', () => {
+    template.hasResourceProperties('AWS::ECS::Service', {
+      LaunchType: 'FARGATE',
+      DeploymentConfiguration: {
+        MinimumHealthyPercent: 100,
+        MaximumPercent: 200,
+        DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+      },
+      HealthCheckGracePeriodSeconds: 300,
+      NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'DISABLED' } },
+      LoadBalancers: [{ ContainerName: 'server', ContainerPort: 8080 }],
+    });
+  });
+
+  test('an internet-facing ALB with access logs, HTTP listener, and a /health target group health check', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Scheme: 'internet-facing',
+      LoadBalancerAttributes: Match.arrayWith([
+        { Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' },
+        { Key: 'access_logs.s3.enabled', Value: 'true' },
+      ]),
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      TargetType: 'ip',
+      Port: 8080,
+      Protocol: 'HTTP',
+      HealthCheckPath: '/health',
+      Matcher: { HttpCode: '200' },
+      HealthCheckIntervalSeconds: 10,
+      HealthCheckTimeoutSeconds: 5,
+      HealthyThresholdCount: 2,
+      UnhealthyThresholdCount: 3,
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }]),
+    });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+    });
+  });
+
+  test('tasks accept traffic on the container port from the load balancer only', () => {
+    const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'));
+    expect(ingress).toHaveLength(1);
+    expect(ingress[0].Properties).toMatchObject({
+      FromPort: 8080,
+      ToPort: 8080,
+      GroupId: { 'Fn::GetAtt': [expect.stringMatching(/^ModelServiceSecurityGroup/), 'GroupId'] },
+      SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^ModelEndpointLoadBalancerSecurityGroup/), 'GroupId'] },
+    });
+  });
+
+  test('autoscaling between 2 and 4 tasks on requests per target and on CPU', () => {
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 4 });
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+        PredefinedMetricSpecification: Match.objectLike({ PredefinedMetricType: 'ALBRequestCountPerTarget' }),
+        TargetValue: 3000,
+      }),
+    });
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+        PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' },
+        TargetValue: 70,
+      }),
+    });
+  });
+
+  test('a new VPC with private task subnets, an S3 gateway endpoint and flow logs; a cluster with Container Insights', () => {
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway' });
+    template.resourceCountIs('AWS::EC2::FlowLog', 1);
+    template.resourceCountIs('AWS::EC2::NatGateway', 1);
+    template.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
+  });
+
+  test('the endpoint URL is an output', () => {
+    const outputs = template.findOutputs('*');
+    const url = Object.values(outputs).find((o) => o.Description?.includes('model endpoint'));
+    expect(url?.Value).toEqual({ 'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [expect.stringMatching(/^ModelEndpointLoadBalancer/), 'DNSName'] }]] });
+  });
+});
+
+test('startupTimeout sets the grace period and bounds the container start period at ECS\'s 300 s', () => {
+  const long = synth({ startupTimeout: Duration.minutes(12) });
+  long.hasResourceProperties('AWS::ECS::Service', { HealthCheckGracePeriodSeconds: 720 });
+  expect(containers(long).server.HealthCheck.StartPeriod).toBe(300);
+  const short = synth({ startupTimeout: Duration.seconds(90) });
+  short.hasResourceProperties('AWS::ECS::Service', { HealthCheckGracePeriodSeconds: 90 });
+  expect(containers(short).server.HealthCheck.StartPeriod).toBe(90);
+});
+
+test('size, storage, workers, port, health path, capacity, timeouts and logs are configurable', () => {
+  const template = synth({
+    cpu: 4096, memoryLimitMiB: 16384, ephemeralStorageGiB: 100, containerPort: 9000, healthCheckPath: '/ready',
+    minCapacity: 3, maxCapacity: 10, stopTimeout: Duration.seconds(60), deregistrationDelay: Duration.seconds(10),
+    targetRequestsPerTaskPerMinute: 1200, targetCpuUtilization: 50, logRetention: logs.RetentionDays.ONE_YEAR,
+    environment: { LOG_LEVEL: 'debug' },
+  });
+  template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '4096', Memory: '16384', EphemeralStorage: { SizeInGiB: 100 } });
+  const server = containers(template).server;
+  expect(envOf(server)).toEqual({ PORT: '9000', MODEL_DIR: '/models', WORKERS: '4', GRACEFUL_TIMEOUT: '55', LOG_LEVEL: 'debug' });
+  expect(server.StopTimeout).toBe(60);
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+    Port: 9000, HealthCheckPath: '/ready',
+    TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '10' }]),
+  });
+  template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 3, MaxCapacity: 10 });
+  template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+    TargetTrackingScalingPolicyConfiguration: Match.objectLike({ TargetValue: 1200 }),
+  });
+  template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+    TargetTrackingScalingPolicyConfiguration: Match.objectLike({ TargetValue: 50 }),
+  });
+  template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
+});
+
+test('a certificate gives HTTPS on 443 with a modern TLS policy and a redirect from HTTP', () => {
+  const template = synth({}, (stack) => ({
+    certificate: acm.Certificate.fromCertificateArn(stack, 'Cert', 'arn:aws:acm:eu-west-1:123456789012:certificate/abc'),
+  }));
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+    Port: 443, Protocol: 'HTTPS', SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06',
+    Certificates: [{ CertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' }],
+  });
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+    Port: 80, Protocol: 'HTTP',
+    DefaultActions: [{ Type: 'redirect', RedirectConfig: { Port: '443', Protocol: 'HTTPS', StatusCode: 'HTTP_301' } }],
+  });
+  const url = Object.values(template.findOutputs('*'))[0].Value;
+  expect(JSON.stringify(url)).toContain('https://');
+});
+
+test('an internal load balancer accepts traffic from the VPC only', () => {
+  const template = synth({ internetFacing: false });
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internal' });
+  const lbGroups = template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('LoadBalancer') } });
+  const ingress = Object.values(lbGroups)[0].Properties.SecurityGroupIngress;
+  expect(ingress).toEqual([expect.objectContaining({ CidrIp: { 'Fn::GetAtt': [expect.stringMatching(/^ModelVpc/), 'CidrBlock'] }, FromPort: 80 })]);
+  expect(JSON.stringify(ingress)).not.toContain('0.0.0.0/0');
+});
+
+test('composes with an existing VPC and cluster: creates neither', () => {
+  const stack = newStack();
+  const vpc = new ec2.Vpc(stack, 'TeamVpc', { maxAzs: 2 });
+  const cluster = new ecs.Cluster(stack, 'TeamCluster', { vpc });
+  const svc = new FargateModelService(stack, 'Model', { model: model(stack), cluster });
+  const template = Template.fromStack(stack);
+  template.resourceCountIs('AWS::EC2::VPC', 1);
+  template.resourceCountIs('AWS::ECS::Cluster', 1);
+  template.hasResourceProperties('AWS::ECS::Service', { Cluster: { Ref: Match.stringLikeRegexp('^TeamCluster') } });
+  expect(svc.vpc).toBe(vpc);
+  expect(svc.cluster).toBe(cluster);
+});
+
+test('attaches to an existing listener with a rule instead of creating a load balancer', () => {
+  const stack = newStack();
+  const vpc = new ec2.Vpc(stack, 'TeamVpc', { maxAzs: 2 });
+  const listener = elbv2.ApplicationListener.fromApplicationListenerAttributes(stack, 'Listener', {
+    listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/team-alb/50dc6c495c0c9188/f2f7dc8efc522ab2',
+    securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'AlbSg', 'sg-0123456789abcdef0'),
+  });
+  const svc = new FargateModelService(stack, 'Model', {
+    model: model(stack), vpc,
+    existingListener: { listener, priority: 10, conditions: [elbv2.ListenerCondition.pathPatterns(['/iris/*'])] },
+  });
+  const template = Template.fromStack(stack);
+  template.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 0);
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+    Priority: 10,
+    Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/iris/*'] } }],
+    ListenerArn: listener.listenerArn,
+  });
+  template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { SourceSecurityGroupId: 'sg-0123456789abcdef0', FromPort: 8080 });
+  expect(svc.loadBalancer).toBeUndefined();
+  expect(svc.listener).toBe(listener);
+});
+
+test('exposes the service, target group, load balancer, task role and containers for composition', () => {
+  const stack = newStack();
+  const svc = new FargateModelService(stack, 'Model', { model: model(stack) });
+  expect(svc.service).toBeInstanceOf(ecs.FargateService);
+  expect(svc.targetGroup).toBeInstanceOf(elbv2.ApplicationTargetGroup);
+  expect(svc.loadBalancer).toBeInstanceOf(elbv2.ApplicationLoadBalancer);
+  expect(svc.taskRole).toBe(svc.taskDefinition.taskRole);
+  expect(svc.endpointUrl).toMatch(/^http:\/\//);
+});
+
+describe('invalid props fail synth with a message that names the prop', () => {
+  const cases: Array<[string, Partial<FargateModelServiceProps>, string]> = [
+    ['cpu', { cpu: 3000 }, "FargateModelService: invalid 'cpu': must be one of 256, 512, 1024, 2048, 4096, 8192, 16384 (CPU units), got 3000"],
+    ['memory for cpu', { cpu: 1024, memoryLimitMiB: 1024 }, "FargateModelService: invalid 'memoryLimitMiB': with cpu 1024 must be 2048 to 8192 MiB in steps of 1024, got 1024"],
+    ['memory for 256', { cpu: 256, memoryLimitMiB: 1536 }, "FargateModelService: invalid 'memoryLimitMiB': with cpu 256 must be 512, 1024, 2048 MiB, got 1536"],
+    ['ephemeral storage', { ephemeralStorageGiB: 10 }, "FargateModelService: invalid 'ephemeralStorageGiB': must be an integer from 21 to 200, got 10"],
+    ['health path', { healthCheckPath: 'health' }, "FargateModelService: invalid 'healthCheckPath': must start with '/' and contain no spaces, got 'health'"],
+    ['min above max', { minCapacity: 5, maxCapacity: 2 }, "FargateModelService: invalid 'minCapacity': (5) must not exceed maxCapacity (2)"],
+    ['zero min', { minCapacity: 0 }, "FargateModelService: invalid 'minCapacity': must be an integer from 1 to 1000, got 0"],
+    ['port', { containerPort: 70000 }, "FargateModelService: invalid 'containerPort': must be an integer from 1 to 65535, got 70000"],
+    ['startup timeout', { startupTimeout: Duration.seconds(5) }, "FargateModelService: invalid 'startupTimeout': must be from 10 seconds to 2 hours, got 5 seconds"],
+    ['stop timeout', { stopTimeout: Duration.minutes(5) }, "FargateModelService: invalid 'stopTimeout (seconds)': must be an integer from 2 to 120, got 300"],
+    ['cpu target', { targetCpuUtilization: 100 }, "FargateModelService: invalid 'targetCpuUtilization': must be an integer from 10 to 95, got 100"],
+  ];
+  test.each(cases)('%s', (_name, props, message) => {
+    expect(() => synth(props)).toThrow(message);
+  });
+
+  test('vpc together with cluster', () => {
+    const stack = newStack();
+    const vpc = new ec2.Vpc(stack, 'V');
+    const cluster = new ecs.Cluster(stack, 'C', { vpc });
+    expect(() => new FargateModelService(stack, 'M', { model: model(stack), vpc, cluster }))
+      .toThrow("FargateModelService: invalid 'vpc': is taken from the cluster when cluster is given; pass one of them");
+  });
+
+  test('an existing listener together with load balancer settings, or with a bad rule', () => {
+    const attempt = (existing: { priority: number; conditions: elbv2.ListenerCondition[] }, extra: Partial<FargateModelServiceProps> = {}) => {
+      const stack = newStack();
+      const listener = elbv2.ApplicationListener.fromApplicationListenerAttributes(stack, 'L', {
+        listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/a/1/2',
+        securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-1'),
+      });
+      return () => new FargateModelService(stack, 'M', { model: model(stack), existingListener: { listener, ...existing }, ...extra });
+    };
+    const paths = [elbv2.ListenerCondition.pathPatterns(['/*'])];
+    expect(attempt({ priority: 1, conditions: paths }, { internetFacing: false }))
+      .toThrow("FargateModelService: invalid 'existingListener': configures the load balancer elsewhere");
+    expect(attempt({ priority: 0, conditions: paths }))
+      .toThrow("ModelEndpoint: invalid 'existingListener.priority': must be an integer from 1 to 50000, got 0");
+    expect(attempt({ priority: 5, conditions: [] }))
+      .toThrow("ModelEndpoint: invalid 'existingListener.conditions': needs at least one condition");
+  });
+});
