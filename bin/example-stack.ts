@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import { Stack, StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import { FargateModelService, ModelSource } from '../lib';
+import { FargateModelService, GpuModelService, ModelServiceBase, ModelSource } from '../lib';
 
 /** The sample model shipped with the library: an iris classifier. */
 export const SAMPLE_MODEL = path.join(__dirname, '..', 'assets', 'sample-model', 'iris.joblib');
@@ -17,11 +18,26 @@ export interface ModelServingExampleStackProps extends StackProps {
    * @default - none: modelPath is used
    */
   readonly modelUri?: string;
+  /**
+   * `cpu` for Fargate, `gpu` for EC2 GPU capacity.
+   * @default 'cpu'
+   */
+  readonly compute?: string;
+  /**
+   * The GPU instance type (with compute `gpu`).
+   * @default 'g4dn.xlarge'
+   */
+  readonly instanceType?: string;
+  /**
+   * Run GPU capacity on Spot (with compute `gpu`).
+   * @default false
+   */
+  readonly spot?: boolean;
 }
 
 /** The example app's stack: one model service with a new VPC, cluster and load balancer. */
 export class ModelServingExampleStack extends Stack {
-  public readonly modelService: FargateModelService;
+  public readonly modelService: ModelServiceBase;
 
   constructor(scope: Construct, id: string, props: ModelServingExampleStackProps = {}) {
     super(scope, id, props);
@@ -32,6 +48,18 @@ export class ModelServingExampleStack extends Stack {
       ? ModelSource.fromS3Uri(props.modelUri)
       : ModelSource.fromAsset(props.modelPath ?? SAMPLE_MODEL);
 
-    this.modelService = new FargateModelService(this, 'Model', { model });
+    const compute = props.compute ?? 'cpu';
+    if (compute === 'gpu') {
+      this.modelService = new GpuModelService(this, 'Model', {
+        model,
+        instanceType: props.instanceType ? new ec2.InstanceType(props.instanceType) : undefined,
+        spot: props.spot,
+      });
+    } else if (compute === 'cpu') {
+      if (props.instanceType || props.spot) throw new Error("'-c instanceType' and '-c spot' apply to '-c compute=gpu' only");
+      this.modelService = new FargateModelService(this, 'Model', { model });
+    } else {
+      throw new Error(`'-c compute' must be 'cpu' (Fargate) or 'gpu' (EC2 GPU capacity), got '${compute}'`);
+    }
   }
 }

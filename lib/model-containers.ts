@@ -26,8 +26,8 @@ export interface ModelContainersOptions {
   readonly logGroup: logs.ILogGroup;
   /** gunicorn worker processes for the server. */
   readonly workers: number;
-  /** How the model volume is provided (a task-scoped volume by default). */
-  readonly modelVolume?: Omit<ecs.Volume, 'name'>;
+  /** How the model and scratch volumes are provided (Fargate task storage by default). */
+  readonly volume?: Omit<ecs.Volume, 'name'>;
   /** Extra settings for the server container (GPU reservation, memory). */
   readonly serverOptions?: Partial<ecs.ContainerDefinitionOptions>;
 }
@@ -48,8 +48,8 @@ export interface ModelContainers {
  * circuit breaker counts it as a failed task and a bad model fails the deployment fast.
  */
 export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: ModelContainersOptions): ModelContainers {
-  taskDefinition.addVolume({ name: MODEL_VOLUME_NAME, ...options.modelVolume });
-  taskDefinition.addVolume({ name: SCRATCH_VOLUME_NAME });
+  taskDefinition.addVolume({ name: MODEL_VOLUME_NAME, ...options.volume });
+  taskDefinition.addVolume({ name: SCRATCH_VOLUME_NAME, ...options.volume });
 
   const fetcherEnvironment: Record<string, string> = {
     MODEL_URI: options.model.uri,
@@ -63,6 +63,8 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
     containerName: FETCHER_CONTAINER_NAME,
     image: options.fetcherImage,
     essential: false,
+    // A soft reservation: the download streams to disk, and EC2 tasks need one per container.
+    memoryReservationMiB: 256,
     user: MODEL_USER,
     readonlyRootFilesystem: true,
     environment: fetcherEnvironment,

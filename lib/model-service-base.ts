@@ -22,7 +22,7 @@ export interface ModelServiceBaseProps {
 
   /**
    * The serving image.
-   * @default ServingImage.fromModelServer()
+   * @default ServingImage.fromModelServer() (with `gpu: true` on GPU capacity)
    */
   readonly image?: ServingImage;
 
@@ -252,19 +252,25 @@ export abstract class ModelServiceBase extends Construct {
   /** Adds the fetcher and server containers to the subclass's task definition. */
   protected addContainers(
     taskDefinition: ecs.TaskDefinition,
-    compute: { workers: number; modelVolume?: Omit<ecs.Volume, 'name'>; serverOptions?: Partial<ecs.ContainerDefinitionOptions> },
+    compute: {
+      workers: number;
+      volume?: Omit<ecs.Volume, 'name'>;
+      serverOptions?: Partial<ecs.ContainerDefinitionOptions>;
+      defaultImage?: ServingImage;
+    },
   ): ModelContainers {
     const s = this.settings;
+    const { defaultImage, ...containerOptions } = compute;
     return addModelContainers(taskDefinition, {
       model: this.props.model.bind(this, taskDefinition.taskRole),
-      image: (this.props.image ?? ServingImage.fromModelServer()).bind(this),
+      image: (this.props.image ?? defaultImage ?? ServingImage.fromModelServer()).bind(this),
       fetcherImage: this.props.fetcherImage ?? modelFetcherImage(),
       containerPort: s.containerPort,
       environment: this.props.environment ?? {},
       startupTimeout: s.startupTimeout,
       stopTimeout: s.stopTimeout,
       logGroup: this.logGroup,
-      ...compute,
+      ...containerOptions,
     });
   }
 

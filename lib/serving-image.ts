@@ -30,6 +30,11 @@ export interface ServingImageBuildOptions {
 /** Options for the model server that ships with this library. */
 export interface ModelServerImageOptions {
   /**
+   * Build the GPU image (`Dockerfile.gpu`: an nvidia/cuda base with PyTorch) instead of the CPU one.
+   * @default false
+   */
+  readonly gpu?: boolean;
+  /**
    * Recorded in the image as the `ai.model.version` label and the MODEL_VERSION variable.
    * @default 'unversioned'
    */
@@ -112,6 +117,7 @@ class BuiltInServerImage extends ServingImage {
   public bind(_scope: Construct): ServingImageConfig {
     return {
       image: imageAsset(MODEL_SERVER_DIR, {
+        file: this.options.gpu ? 'Dockerfile.gpu' : undefined,
         buildArgs: { MODEL_VERSION: this.options.modelVersion ?? 'unversioned', ...this.options.buildArgs },
       }),
       healthCheckCommand: ['CMD', 'python3', '-m', 'model_server.healthcheck'],

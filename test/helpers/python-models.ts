@@ -46,3 +46,40 @@ print(json.dumps(result))
 `, modelFile, JSON.stringify(rows)], { encoding: 'utf8' });
   return JSON.parse(out);
 }
+
+/**
+ * Trains small TorchScript models with Debian's PyTorch and writes them to `dir`:
+ * - classifier/iris.pt with classifier/labels.json: a linear iris classifier (3 classes);
+ * - regressor/petal.pt: one output per row.
+ */
+export function trainTorchModels(dir: string): void {
+  execFileSync(SYSTEM_PYTHON, ['-c', `
+import json, os, sys, torch
+from sklearn.datasets import load_iris
+out = sys.argv[1]
+torch.manual_seed(0)
+X, y = load_iris(return_X_y=True)
+X = torch.tensor(X, dtype=torch.float32); y = torch.tensor(y)
+clf = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+opt = torch.optim.Adam(clf.parameters(), lr=0.05)
+for _ in range(200):
+    opt.zero_grad(); loss = torch.nn.functional.cross_entropy(clf(X), y); loss.backward(); opt.step()
+os.makedirs(os.path.join(out, "classifier"), exist_ok=True)
+torch.jit.script(clf.eval()).save(os.path.join(out, "classifier", "iris.pt"))
+json.dump(["setosa", "versicolor", "virginica"], open(os.path.join(out, "classifier", "labels.json"), "w"))
+reg = torch.nn.Linear(3, 1)
+os.makedirs(os.path.join(out, "regressor"), exist_ok=True)
+torch.jit.script(reg.eval()).save(os.path.join(out, "regressor", "petal.pt"))
+`, dir], { stdio: 'pipe' });
+}
+
+/** The raw output of a TorchScript model for `rows`, computed by torch itself. */
+export function torchOutputs(modelFile: string, rows: number[][]): number[][] {
+  const out = execFileSync(SYSTEM_PYTHON, ['-c', `
+import json, sys, torch
+module = torch.jit.load(sys.argv[1])
+with torch.inference_mode():
+    print(json.dumps(module(torch.tensor(json.loads(sys.argv[2]), dtype=torch.float32)).tolist()))
+`, modelFile, JSON.stringify(rows)], { encoding: 'utf8' });
+  return JSON.parse(out);
+}

@@ -50,3 +50,16 @@ test('cdk synth -c modelUri=<malformed> fails with the reason', async () => {
   expect(result.code).not.toBe(0);
   expect(result.stderr).toMatch(/ModelSource.fromS3Uri: invalid 'uri': expected s3:\/\/bucket\/key/);
 }, 180_000);
+
+test('cdk synth -c compute=gpu gives the GPU service with the same model wiring, with no cdk-nag errors', async () => {
+  const result = await cdkSynth('compute=gpu');
+  expect(result.stderr).not.toMatch(/ERROR|Validation failed/);
+  expect(result.code).toBe(0);
+  const t = template(result.out);
+  const types = Object.values(t.Resources).map((r: any) => r.Type);
+  expect(types).toEqual(expect.arrayContaining(['AWS::ECS::CapacityProvider', 'AWS::EC2::LaunchTemplate', 'AWS::AutoScaling::AutoScalingGroup']));
+  const task = Object.values(t.Resources).find((r: any) => r.Type === 'AWS::ECS::TaskDefinition') as any;
+  const server = task.Properties.ContainerDefinitions.find((c: any) => c.Name === 'server');
+  expect(server.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '1' }]);
+  expect(fetcherEnv(t).MODEL_SHA256).toMatch(/^[0-9a-f]{64}$/);
+}, 180_000);

@@ -200,7 +200,7 @@ test('MODEL_FILE chooses among several model files; without it the server refuse
 test('no model in MODEL_DIR: the server exits 2 with a clear message and never serves', async () => {
   const server = await ModelServerProcess.start({ MODEL_DIR: await modelDir() });
   expect(await server.process.waitForExit(15_000)).toBe(2);
-  expect(server.process.output).toMatch(/cannot start: no model file \(\.joblib, \.pkl, \.pickle\) found in/);
+  expect(server.process.output).toMatch(/cannot start: no model file \(\.joblib, \.pkl, \.pickle, \.pt, \.torchscript\) found in/);
 }, 30_000);
 
 test('a model file that cannot be loaded stops the server with a non-zero exit', async () => {

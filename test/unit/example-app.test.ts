@@ -39,6 +39,8 @@ test.each<[string, ModelServingExampleStackProps]>([
   ['the sample model', {}],
   ['a model already in S3 (a prefix)', { modelUri: 's3://team-models/iris/v3/' }],
   ['a model directory', { modelPath: path.join(__dirname, '..', '..', 'assets', 'sample-model') }],
+  ['GPU capacity', { compute: 'gpu' }],
+  ['GPU Spot capacity on a g5 with a prefix model', { compute: 'gpu', instanceType: 'g5.2xlarge', spot: true, modelUri: 's3://team-models/resnet/' }],
 ])('the example app with %s has zero unacknowledged AwsSolutions findings', (_name, props) => {
   const { report, error } = nag(props);
   expect(describeViolations(report)).toEqual([]);
@@ -68,6 +70,13 @@ test('every acknowledgement the library makes carries a reason', () => {
     'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::team-models/iris/v3/*]', 'AwsSolutions-S1',
   ]);
   for (const [, reason] of nagAcks) expect(reason.length).toBeGreaterThan(60);
+});
+
+test('an unknown compute, or GPU options without GPU compute, are refused', () => {
+  expect(() => new ModelServingExampleStack(new App(), 'S', { compute: 'tpu' }))
+    .toThrow("'-c compute' must be 'cpu' (Fargate) or 'gpu' (EC2 GPU capacity), got 'tpu'");
+  expect(() => new ModelServingExampleStack(new App(), 'S', { instanceType: 'g5.xlarge' }))
+    .toThrow("'-c instanceType' and '-c spot' apply to '-c compute=gpu' only");
 });
 
 test('modelPath and modelUri together are refused', () => {

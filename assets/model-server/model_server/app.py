@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .model_loader import ModelInputError
 from .model_state import ModelState
 from .validation import ClientError, parse_json, parse_predict_request
 
@@ -70,6 +71,10 @@ def create_app(state: ModelState, max_body_bytes: int) -> Flask:
     @app.errorhandler(ClientError)
     def client_error(err: ClientError):
         return _error(err.message, err.status)
+
+    @app.errorhandler(ModelInputError)
+    def model_input_error(err: ModelInputError):
+        return _error(str(err), 400)
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):

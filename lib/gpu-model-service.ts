@@ -1,0 +1,234 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { gpuInstanceSpec, usableMemoryMiB } from './gpu-instances';
+import { ModelServiceBase, ModelServiceBaseProps } from './model-service-base';
+import { ServingImage } from './serving-image';
+import { checkIntRange, InvalidPropError } from './validation';
+
+export interface GpuModelServiceProps extends ModelServiceBaseProps {
+  /**
+   * The GPU instance type: any g4dn (NVIDIA T4), g5 (A10G) or g6 (L4) size.
+   * @default ec2.InstanceType.of(ec2.InstanceClass.G4DN, ec2.InstanceSize.XLARGE): one T4, 4 vCPUs, 16 GiB
+   */
+  readonly instanceType?: ec2.InstanceType;
+
+  /**
+   * GPUs each task reserves; at most the instance type's GPU count.
+   * @default 1
+   */
+  readonly gpuCount?: number;
+
+  /**
+   * Memory (MiB) each task reserves; at most what an instance leaves after the OS and the ECS agent.
+   * @default - all of one instance's usable memory divided among the tasks its GPUs fit
+   */
+  readonly memoryLimitMiB?: number;
+
+  /**
+   * Run on Spot capacity (price-capacity optimized), with ECS draining tasks from an instance
+   * being reclaimed. Spot can be interrupted: keep minCapacity at 2 or more.
+   * @default false
+   */
+  readonly spot?: boolean;
+
+  /**
+   * Put the task volumes, the model among them, on the instance's local NVMe instance store
+   * (every g4dn, g5 and g6 has one) instead of the EBS root volume, so large models land on fast
+   * local disk. The store is formatted at boot and is lost when the instance stops.
+   * @default false
+   */
+  readonly modelOnInstanceStore?: boolean;
+
+  /**
+   * The size of each instance's encrypted gp3 root volume, which holds the container images.
+   * @default 100
+   */
+  readonly rootVolumeGiB?: number;
+
+  /**
+   * The most GPU instances.
+   * @default - enough for maxCapacity tasks
+   */
+  readonly maxInstances?: number;
+}
+
+/** Where task-scoped Docker volumes live on the host: the instance store is mounted here. */
+const DOCKER_VOLUMES_DIR = '/var/lib/docker/volumes';
+
+/**
+ * A model behind an Application Load Balancer on ECS with EC2 GPU capacity (g4dn by default).
+ * The fetcher, server, load balancer, health checks, rollout and scaling are wired exactly as in
+ * `FargateModelService`; the tasks reserve GPUs on instances of an Auto Scaling group (the ECS
+ * GPU-optimized Amazon Linux 2023 AMI) that an ECS capacity provider scales.
+ */
+export class GpuModelService extends ModelServiceBase {
+  public readonly service: ecs.Ec2Service;
+  public readonly cluster: ecs.ICluster;
+  public readonly taskDefinition: ecs.Ec2TaskDefinition;
+  /** The GPU instances. */
+  public readonly autoScalingGroup: autoscaling.AutoScalingGroup;
+  /** The capacity provider that scales the instances for the service. */
+  public readonly capacityProvider: ecs.AsgCapacityProvider;
+
+  constructor(scope: Construct, id: string, props: GpuModelServiceProps) {
+    super(scope, id, props);
+    const where = 'GpuModelService';
+    const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.G4DN, ec2.InstanceSize.XLARGE);
+    const spec = gpuInstanceSpec(where, instanceType.toString());
+    const gpuCount = props.gpuCount ?? 1;
+    checkIntRange(where, 'gpuCount', gpuCount, 1, 8);
+    if (gpuCount > spec.gpus) {
+      throw new InvalidPropError(where, 'gpuCount',
+        `a ${instanceType} has ${spec.gpus} GPU${spec.gpus > 1 ? 's' : ''}, so a task cannot reserve ${gpuCount}; ` +
+        `lower gpuCount or choose a larger instanceType`);
+    }
+    const tasksPerInstance = Math.floor(spec.gpus / gpuCount);
+    const usable = usableMemoryMiB(spec);
+    const memoryLimitMiB = props.memoryLimitMiB ?? Math.floor(usable / tasksPerInstance);
+    checkIntRange(where, 'memoryLimitMiB', memoryLimitMiB, 512, usable);
+    checkIntRange(where, 'rootVolumeGiB', props.rootVolumeGiB, 30, 16384);
+    checkIntRange(where, 'stopTimeout (seconds)', this.settings.stopTimeout.toSeconds(), 2, 600);
+    const maxInstances = props.maxInstances ?? Math.ceil(this.settings.maxCapacity / tasksPerInstance);
+    checkIntRange(where, 'maxInstances', maxInstances, 1, 1000);
+    if (props.cluster && !(props.cluster instanceof ecs.Cluster)) {
+      throw new InvalidPropError(where, 'cluster', 'must be an ecs.Cluster defined in this app, so the GPU capacity provider can be added to it');
+    }
+
+    const cluster = (props.cluster as ecs.Cluster | undefined) ?? new ecs.Cluster(this, 'Cluster', {
+      vpc: this.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    this.cluster = cluster;
+
+    this.autoScalingGroup = this.gpuInstances(instanceType, maxInstances, props);
+    this.capacityProvider = new ecs.AsgCapacityProvider(this, 'Capacity', {
+      autoScalingGroup: this.autoScalingGroup,
+      enableManagedScaling: true,
+      enableManagedTerminationProtection: true,
+      targetCapacityPercent: 100,
+    });
+    cluster.addAsgCapacityProvider(this.capacityProvider);
+    Validations.of(this.autoScalingGroup.role).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Action::ecs:Submit*]',
+        reason: 'The ECS agent reports task and container state through the ecs:Submit* actions; CDK scopes them to this cluster\'s ARN.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'The ECS agent\'s ecs:DiscoverPollEndpoint and ecr:GetAuthorizationToken support no resource scoping; ecs:Poll and ecs:StartTelemetrySession are conditioned on this cluster.',
+      },
+    );
+
+    this.taskDefinition = new ecs.Ec2TaskDefinition(this, 'Task', { networkMode: ecs.NetworkMode.AWS_VPC });
+    this.addContainers(this.taskDefinition, {
+      // One model copy per GPU: one gunicorn worker per reserved GPU.
+      workers: gpuCount,
+      defaultImage: ServingImage.fromModelServer({ gpu: true }),
+      // Docker volumes, unlike ECS's host bind mounts, take the owner of the image's mount point,
+      // so the non-root fetcher can write the model volume on EC2 as it can on Fargate.
+      volume: { dockerVolumeConfiguration: { scope: ecs.Scope.TASK, driver: 'local' } },
+      serverOptions: { gpuCount, memoryLimitMiB },
+    });
+
+    this.service = new ecs.Ec2Service(this, 'Service', {
+      cluster,
+      taskDefinition: this.taskDefinition,
+      capacityProviderStrategies: [{ capacityProvider: this.capacityProvider.capacityProviderName, weight: 1 }],
+      placementStrategies: [ecs.PlacementStrategy.spreadAcrossInstances()],
+      ...this.serviceDefaults(),
+    });
+    this.service.node.addDependency(cluster);
+    this.attachService(this.service);
+  }
+
+  private gpuInstances(instanceType: ec2.InstanceType, maxInstances: number, props: GpuModelServiceProps): autoscaling.AutoScalingGroup {
+    const userData = ec2.UserData.forLinux();
+    // Tasks use the task role, never the instance role: block their access to the instance's IMDS.
+    userData.addCommands('echo ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config');
+    // ECS drains a Spot instance's tasks as soon as it gets its interruption notice. (CDK adds this
+    // only for a launch configuration's spotPrice, never for a mixed-instances policy.)
+    if (props.spot) userData.addCommands('echo ECS_ENABLE_SPOT_INSTANCE_DRAINING=true >> /etc/ecs/ecs.config');
+    if (props.modelOnInstanceStore) userData.addCommands(...mountInstanceStore(DOCKER_VOLUMES_DIR));
+
+    const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      instanceType,
+      machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.GPU),
+      userData,
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 1,
+      detailedMonitoring: true,
+      // The ECS agent's permissions are added to it when the capacity provider joins the cluster.
+      role: new iam.Role(this, 'InstanceRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+      securityGroup: new ec2.SecurityGroup(this, 'InstanceSecurityGroup', {
+        vpc: this.vpc,
+        description: 'GPU container instances: no inbound traffic (tasks have their own ENIs)',
+        allowAllOutbound: true,
+      }),
+      blockDevices: [{
+        deviceName: '/dev/xvda',
+        volume: ec2.BlockDeviceVolume.ebs(props.rootVolumeGiB ?? 100, {
+          volumeType: ec2.EbsDeviceVolumeType.GP3,
+          encrypted: true,
+          deleteOnTermination: true,
+        }),
+      }],
+    });
+
+    const asg = new autoscaling.AutoScalingGroup(this, 'Instances', {
+      vpc: this.vpc,
+      vpcSubnets: this.taskSubnets,
+      minCapacity: 0,
+      maxCapacity: maxInstances,
+      ...(props.spot
+        ? {
+          mixedInstancesPolicy: {
+            launchTemplate,
+            instancesDistribution: {
+              onDemandBaseCapacity: 0,
+              onDemandPercentageAboveBaseCapacity: 0,
+              spotAllocationStrategy: autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
+            },
+          },
+        }
+        : { launchTemplate }),
+      healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(5) }),
+      newInstancesProtectedFromScaleIn: true,
+    });
+    if (props.spot) {
+      Validations.of(asg).acknowledge({
+        id: 'AwsSolutions-EC26',
+        reason: 'The instances\' only volume is the launch template\'s root volume, which is encrypted; the rule does not look through a mixed-instances policy into its launch template.',
+      });
+    }
+    Validations.of(asg).acknowledge({
+      id: 'AwsSolutions-AS3',
+      reason: 'The ECS capacity provider launches and terminates these instances; its scaling activity is recorded in the ECS service events and CloudTrail, so a separate SNS notification per scaling event adds nothing.',
+    });
+    return asg;
+  }
+}
+
+/**
+ * User data that formats the first NVMe instance-store device and mounts it at `dir`. User data
+ * runs before the ECS agent starts, so no task volume exists yet; Docker is stopped around the
+ * mount so its volume metadata is created on the new file system, not hidden beneath it.
+ */
+function mountInstanceStore(dir: string): string[] {
+  return [
+    'dev=$(ls /dev/disk/by-id/nvme-Amazon_EC2_NVMe_Instance_Storage_* 2>/dev/null | head -n 1)',
+    'if [ -n "$dev" ]; then',
+    '  blkid "$dev" >/dev/null 2>&1 || mkfs.xfs -q "$dev"',
+    '  systemctl stop docker.socket docker.service',
+    `  mkdir -p ${dir}`,
+    `  mountpoint -q ${dir} || mount -o noatime "$dev" ${dir}`,
+    '  systemctl start docker.service',
+    `  echo "instance store $dev mounted at ${dir}"`,
+    'else',
+    '  echo "no NVMe instance store found: task volumes stay on the root volume" >&2',
+    'fi',
+  ];
+}

@@ -1,0 +1,190 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { GpuModelService, GpuModelServiceProps, ModelSource } from '../../lib';
+import { containers, envOf, newStack, templateOf } from '../helpers/stack';
+
+function model(stack: Stack): ModelSource {
+  return ModelSource.fromBucket(s3.Bucket.fromBucketName(stack, 'ModelBucket', 'team-models'), 'resnet/model.pt');
+}
+
+function synth(props: Partial<GpuModelServiceProps> = {}): Template {
+  return templateOf((stack) => new GpuModelService(stack, 'Model', { model: model(stack), ...props }));
+}
+
+function launchTemplateData(template: Template): any {
+  const lts = Object.values(template.findResources('AWS::EC2::LaunchTemplate'));
+  expect(lts).toHaveLength(1);
+  return lts[0].Properties.LaunchTemplateData;
+}
+
+function userData(template: Template): string {
+  return JSON.stringify(launchTemplateData(template).UserData);
+}
+
+describe('defaults', () => {
+  let template: Template;
+  beforeAll(() => {
+    template = synth();
+  });
+
+  test('g4dn.xlarge instances from the ECS GPU-optimized Amazon Linux 2023 AMI', () => {
+    const data = launchTemplateData(template);
+    expect(data.InstanceType).toBe('g4dn.xlarge');
+    expect(data.ImageId.Ref).toMatch(/ecsoptimizedamiamazonlinux2023gpurecommendedimageid/);
+    const params = template.findParameters('*');
+    expect(Object.values(params).map((p) => p.Default)).toContain('/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id');
+  });
+
+  test('IMDSv2 required, hop limit 1, tasks blocked from the instance\'s IMDS, detailed monitoring', () => {
+    const data = launchTemplateData(template);
+    expect(data.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+    expect(data.Monitoring).toEqual({ Enabled: true });
+    expect(userData(template)).toContain('ECS_AWSVPC_BLOCK_IMDS=true');
+  });
+
+  test('an encrypted 100 GiB gp3 root volume for large images', () => {
+    expect(launchTemplateData(template).BlockDeviceMappings).toEqual([{
+      DeviceName: '/dev/xvda',
+      Ebs: { DeleteOnTermination: true, Encrypted: true, VolumeSize: 100, VolumeType: 'gp3' },
+    }]);
+  });
+
+  test('an Auto Scaling group on the launch template (no launch configuration), in private subnets', () => {
+    template.resourceCountIs('AWS::AutoScaling::LaunchConfiguration', 0);
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      LaunchTemplate: { LaunchTemplateId: { Ref: Match.stringLikeRegexp('LaunchTemplate') } },
+      MinSize: '0',
+      MaxSize: '4',
+      NewInstancesProtectedFromScaleIn: true,
+      VPCZoneIdentifier: [{ Ref: Match.stringLikeRegexp('PrivateSubnet1') }, { Ref: Match.stringLikeRegexp('PrivateSubnet2') }],
+    });
+  });
+
+  test('a capacity provider with managed scaling and termination protection places the service', () => {
+    template.hasResourceProperties('AWS::ECS::CapacityProvider', {
+      AutoScalingGroupProvider: {
+        ManagedScaling: { Status: 'ENABLED', TargetCapacity: 100 },
+        ManagedTerminationProtection: 'ENABLED',
+      },
+    });
+    template.hasResourceProperties('AWS::ECS::ClusterCapacityProviderAssociations', {
+      CapacityProviders: Match.arrayWith([{ Ref: Match.stringLikeRegexp('Capacity') }]),
+    });
+    template.hasResourceProperties('AWS::ECS::Service', {
+      CapacityProviderStrategy: [{ CapacityProvider: { Ref: Match.stringLikeRegexp('Capacity') }, Weight: 1 }],
+      DeploymentConfiguration: { MinimumHealthyPercent: 100, MaximumPercent: 200, DeploymentCircuitBreaker: { Enable: true, Rollback: true } },
+      HealthCheckGracePeriodSeconds: 300,
+      NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'DISABLED' } },
+    });
+  });
+
+  test('awsvpc tasks whose server reserves one GPU and the memory one instance leaves', () => {
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      NetworkMode: 'awsvpc',
+      RequiresCompatibilities: ['EC2'],
+      Volumes: [
+        { Name: 'model', DockerVolumeConfiguration: { Scope: 'task', Driver: 'local' } },
+        { Name: 'scratch', DockerVolumeConfiguration: { Scope: 'task', Driver: 'local' } },
+      ],
+    });
+    const { server, 'model-fetcher': fetcher } = containers(template);
+    expect(server.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '1' }]);
+    expect(server.Memory).toBe(16 * 1024 - 1536);
+    expect(envOf(server)).toMatchObject({ WORKERS: '1', MODEL_DIR: '/models' });
+    // The same model wiring as on Fargate.
+    expect(server.DependsOn).toEqual([{ ContainerName: 'model-fetcher', Condition: 'SUCCESS' }]);
+    expect(server.MountPoints[0]).toEqual({ ContainerPath: '/models', SourceVolume: 'model', ReadOnly: true });
+    expect(server.ReadonlyRootFilesystem).toBe(true);
+    expect(fetcher.Essential).toBe(false);
+  });
+
+  test('the same load balancer and autoscaling as on Fargate', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/health', TargetType: 'ip' });
+    template.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 2);
+  });
+
+  test('no instance store set-up unless asked for', () => {
+    expect(userData(template)).not.toContain('NVMe_Instance_Storage');
+  });
+});
+
+test('the default image is the GPU Dockerfile', () => {
+  const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-gpu-')) });
+  const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
+  new GpuModelService(stack, 'Model', { model: model(stack) });
+  const manifest = JSON.parse(fs.readFileSync(path.join(app.synth().directory, 'Test.assets.json'), 'utf8'));
+  const files = Object.values(manifest.dockerImages).map((a: any) => a.source.dockerFile);
+  expect(files).toContain('Dockerfile.gpu');
+});
+
+test('a larger instance: several GPUs per task, memory shared among the tasks it fits', () => {
+  const template = synth({ instanceType: new ec2.InstanceType('g5.12xlarge'), gpuCount: 2, maxCapacity: 6 });
+  const { server } = containers(template);
+  expect(server.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '2' }]);
+  expect(server.Memory).toBe(Math.floor((192 * 1024 - 1536) / 2));
+  expect(envOf(server).WORKERS).toBe('2');
+  template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MaxSize: '3' });
+});
+
+test('Spot capacity: a mixed-instances policy, all Spot, price-capacity optimized, with draining', () => {
+  const template = synth({ spot: true });
+  template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+    MixedInstancesPolicy: {
+      InstancesDistribution: {
+        OnDemandBaseCapacity: 0,
+        OnDemandPercentageAboveBaseCapacity: 0,
+        SpotAllocationStrategy: 'price-capacity-optimized',
+      },
+      LaunchTemplate: { LaunchTemplateSpecification: { LaunchTemplateId: { Ref: Match.stringLikeRegexp('LaunchTemplate') } } },
+    },
+  });
+  expect(userData(template)).toContain('ECS_ENABLE_SPOT_INSTANCE_DRAINING=true');
+});
+
+test('modelOnInstanceStore mounts the NVMe instance store under Docker\'s volumes', () => {
+  const script = userData(synth({ modelOnInstanceStore: true, rootVolumeGiB: 200 }));
+  expect(script).toContain('nvme-Amazon_EC2_NVMe_Instance_Storage_');
+  expect(script).toContain('mkfs.xfs');
+  expect(script).toContain('mount -o noatime \\"$dev\\" /var/lib/docker/volumes');
+});
+
+test('composes with an existing cluster', () => {
+  const stack = newStack();
+  const cluster = new ecs.Cluster(stack, 'TeamCluster', { vpc: new ec2.Vpc(stack, 'TeamVpc') });
+  new GpuModelService(stack, 'Model', { model: model(stack), cluster });
+  const template = Template.fromStack(stack);
+  template.resourceCountIs('AWS::ECS::Cluster', 1);
+  template.hasResourceProperties('AWS::ECS::ClusterCapacityProviderAssociations', { Cluster: { Ref: Match.stringLikeRegexp('^TeamCluster') } });
+});
+
+describe('invalid props fail synth with a message that names the prop', () => {
+  test.each<[string, Partial<GpuModelServiceProps>, string]>([
+    ['two GPUs on a g4dn.xlarge', { gpuCount: 2 },
+      "GpuModelService: invalid 'gpuCount': a g4dn.xlarge has 1 GPU, so a task cannot reserve 2; lower gpuCount or choose a larger instanceType"],
+    ['five GPUs on a g5.12xlarge', { instanceType: new ec2.InstanceType('g5.12xlarge'), gpuCount: 5 },
+      "GpuModelService: invalid 'gpuCount': a g5.12xlarge has 4 GPUs, so a task cannot reserve 5"],
+    ['a non-GPU instance', { instanceType: new ec2.InstanceType('m5.xlarge') },
+      "GpuModelService: invalid 'instanceType': must be a g4dn, g5 or g6 size (g4dn.{xlarge,2xlarge,4xlarge,8xlarge,12xlarge,16xlarge,metal}"],
+    ['an unknown size', { instanceType: new ec2.InstanceType('g4dn.24xlarge') }, "got 'g4dn.24xlarge'"],
+    ['more memory than the instance has', { memoryLimitMiB: 32768 },
+      "GpuModelService: invalid 'memoryLimitMiB': must be an integer from 512 to 14848, got 32768"],
+    ['zero GPUs', { gpuCount: 0 }, "GpuModelService: invalid 'gpuCount': must be an integer from 1 to 8, got 0"],
+    ['a tiny root volume', { rootVolumeGiB: 8 }, "GpuModelService: invalid 'rootVolumeGiB': must be an integer from 30 to 16384, got 8"],
+  ])('%s', (_name, props, message) => {
+    expect(() => synth(props)).toThrow(message);
+  });
+
+  test('an imported cluster, to which no capacity provider can be added', () => {
+    const stack = newStack();
+    const vpc = new ec2.Vpc(stack, 'V');
+    const cluster = ecs.Cluster.fromClusterAttributes(stack, 'C', { clusterName: 'team', vpc });
+    expect(() => new GpuModelService(stack, 'M', { model: model(stack), cluster }))
+      .toThrow("GpuModelService: invalid 'cluster': must be an ecs.Cluster defined in this app");
+  });
+});
