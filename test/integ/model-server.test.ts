@@ -169,7 +169,7 @@ test('a model without predict_proba answers without probabilities', async () => 
 }, 30_000);
 
 test('/health answers 503 while the model loads, and 200 once it is loaded', async () => {
-  const server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'slow') });
+  const server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'slow'), LOAD_WAIT_SECONDS: '0' });
   try {
     const loading = await server.waitForHealth(503);
     expect(loading.body).toEqual({ status: 'loading' });
@@ -178,6 +178,19 @@ test('/health answers 503 while the model loads, and 200 once it is loaded', asy
     expect(early.body.error).toMatch(/not loaded yet/);
     await server.waitForHealth(200);
     expect((await server.predict({ features: IRIS_ROWS[0] })).status).toBe(200);
+  } finally {
+    await server.stop();
+  }
+}, 30_000);
+
+test('a prediction sent while the model loads waits for it (up to LOAD_WAIT_SECONDS) instead of failing', async () => {
+  const server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'slow') });
+  try {
+    await server.waitForHealth(503);
+    const started = Date.now();
+    const result = await server.predict({ features: IRIS_ROWS[0] });
+    expect(result.status).toBe(200);
+    expect(Date.now() - started).toBeGreaterThan(500);
   } finally {
     await server.stop();
   }

@@ -6,7 +6,7 @@ import logging
 import sys
 
 from .model_loader import ModelNotFoundError, find_model_file
-from .runner import ModelServer, configure_logging
+from .runner import configure_logging, run
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("model_server")
@@ -24,7 +24,7 @@ def main() -> int:
         "serving %s on %s:%d with %d worker(s) x %d thread(s)",
         model_path, settings.host, settings.port, settings.workers, settings.threads,
     )
-    ModelServer(settings, model_path).run()
+    run(settings, model_path)
     return 0
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from . import metrics
 from .model_loader import ModelInputError
 from .model_state import ModelState
 from .validation import ClientError, parse_json, parse_predict_request
@@ -32,10 +34,24 @@ def _read_body(limit: int) -> bytes:
     return body
 
 
-def create_app(state: ModelState, max_body_bytes: int) -> Flask:
+def create_app(state: ModelState, max_body_bytes: int, load_wait_seconds: float = 0.0) -> Flask:
     app = Flask("model_server")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        metrics.observe_request(request.method, request.path, response.status_code, time.perf_counter() - g.started)
+        return response
+
+    @app.get("/metrics")
+    def prometheus_metrics():
+        body, content_type = metrics.render()
+        return Response(body, content_type=content_type)
 
     @app.get("/health")
     def health():
@@ -49,15 +65,22 @@ def create_app(state: ModelState, max_body_bytes: int) -> Flask:
 
     @app.post("/predict")
     def predict():
-        model = state.model
+        model = state.model or state.wait(load_wait_seconds)
         if model is None:
             return _error("the model is not loaded yet; retry when GET /health answers 200", 503)
         if request.mimetype != "application/json":
             return _error(
                 f"Content-Type must be application/json, got {request.mimetype or 'none'!r}", 415
             )
-        parsed = parse_predict_request(parse_json(_read_body(max_body_bytes)), model.n_features, MAX_BATCH_ROWS)
-        result = model.predict(parsed.rows)
+        batcher = state.batcher
+        if batcher:
+            batcher.begin()  # the batcher may wait for this request's rows while they are parsed
+        try:
+            parsed = parse_predict_request(parse_json(_read_body(max_body_bytes)), model.n_features, MAX_BATCH_ROWS)
+            result = state.predict(parsed.rows)
+        finally:
+            if batcher:
+                batcher.end()
         if parsed.batch:
             body = {"predictions": result.labels}
             if result.probabilities is not None:

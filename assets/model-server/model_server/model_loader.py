@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+
+log = logging.getLogger("model_server")
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -63,18 +67,80 @@ class LoadedModel:
     info: Dict[str, str] = field(default_factory=dict)
 
 
+def _predicts_argmax_of_proba(model: Any) -> bool:
+    """Whether scikit-learn's own predict() for `model` is classes_[argmax(predict_proba())]."""
+    try:
+        from sklearn.ensemble._forest import ForestClassifier
+        from sklearn.tree import DecisionTreeClassifier
+    except ImportError:  # pragma: no cover - a scikit-learn without these modules
+        return False
+    single_output = getattr(model, "n_outputs_", 1) == 1
+    return single_output and isinstance(model, (ForestClassifier, DecisionTreeClassifier))
+
+
+class ModelVersionError(RuntimeError):
+    """The pickle was written by another version of its library, and MODEL_VERSION_MISMATCH=refuse."""
+
+
+def _load_pickle_checking_versions(path: str) -> Tuple[Any, List[str]]:
+    """joblib.load, returning the library-version warnings the unpickling raised (scikit-learn
+    warns when an estimator was pickled by another version of it)."""
+    import joblib
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = joblib.load(path)
+    mismatches = []
+    for w in caught:
+        text = str(w.message)
+        if type(w.message).__name__ == "InconsistentVersionWarning" or "Trying to unpickle estimator" in text:
+            mismatches.append(text.split("\n")[0])
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return model, mismatches
+
+
+def _library_of(model: Any) -> Dict[str, str]:
+    """The library the model's class comes from, with its version: {"xgboost": "1.7.4"}."""
+    root = type(model).__module__.split(".")[0]
+    try:
+        version = getattr(__import__(root), "__version__", "unknown")
+    except ImportError:  # pragma: no cover - the class was just unpickled from it
+        version = "unknown"
+    return {root: str(version)}
+
+
 def _load_sklearn(path: str) -> LoadedModel:
     import joblib  # imported here: only this loader needs it
 
-    model = joblib.load(path)
+    model, mismatches = _load_pickle_checking_versions(path)
+    if mismatches:
+        detail = "; ".join(sorted(set(mismatches)))
+        if os.environ.get("MODEL_VERSION_MISMATCH", "warn").strip().lower() == "refuse":
+            raise ModelVersionError(
+                f"{path} was pickled with another library version ({detail}); retrain or re-export it with the "
+                "server's versions, or set MODEL_VERSION_MISMATCH=warn to serve it anyway"
+            )
+        log.warning("VERSION MISMATCH: %s: %s; predictions may differ or fail. Retrain with the server's versions, "
+                    "or set MODEL_VERSION_MISMATCH=refuse to refuse such models.", path, detail)
     if not hasattr(model, "predict"):
         raise TypeError(f"{path} holds a {type(model).__name__}, which has no predict() method")
     has_proba = hasattr(model, "predict_proba")
 
-    def predict(rows: np.ndarray) -> Prediction:
-        labels = model.predict(rows).tolist()
-        probabilities = model.predict_proba(rows).tolist() if has_proba else None
-        return Prediction(labels, probabilities)
+    if _predicts_argmax_of_proba(model):
+        # A forest's or tree's predict() is the arg-max of predict_proba(), which it computes
+        # again: derive the label from the one set of probabilities (the same answer, one
+        # traversal of the trees instead of two).
+        classes = model.classes_
+
+        def predict(rows: np.ndarray) -> Prediction:
+            proba = model.predict_proba(rows)
+            return Prediction(classes.take(np.argmax(proba, axis=1)).tolist(), proba.tolist())
+    else:
+        def predict(rows: np.ndarray) -> Prediction:
+            labels = model.predict(rows).tolist()
+            probabilities = model.predict_proba(rows).tolist() if has_proba else None
+            return Prediction(labels, probabilities)
 
     n_features = getattr(model, "n_features_in_", None)
     import sklearn
@@ -84,7 +150,13 @@ def _load_sklearn(path: str) -> LoadedModel:
         loader="joblib",
         predict=predict,
         n_features=int(n_features) if n_features is not None else None,
-        info={"type": type(model).__name__, "sklearn": sklearn.__version__, "joblib": joblib.__version__},
+        info={
+            "type": type(model).__name__,
+            "sklearn": sklearn.__version__,
+            "joblib": joblib.__version__,
+            **_library_of(model),
+            **({"version_mismatch": "; ".join(sorted(set(mismatches)))} if mismatches else {}),
+        },
     )
 
 

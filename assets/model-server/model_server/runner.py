@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 from gunicorn.app.base import BaseApplication
 
-from .app import create_app
+from .batching import MicroBatcher
 from .model_state import ModelState
 from .settings import Settings
 
@@ -43,6 +45,8 @@ class ModelServer(BaseApplication):
             "graceful_timeout": s.graceful_timeout,
             "keepalive": s.keepalive,
             "accesslog": "-",
+            "logger_class": "model_server.access_log.JsonAccessLogger",
+            "child_exit": _child_exit,
             "errorlog": "-",
             "loglevel": os.environ.get("LOG_LEVEL", "info").lower(),
             "proc_name": "model-server",
@@ -54,9 +58,40 @@ class ModelServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        state = ModelState(self.model_path, on_failure=_exit_worker)
+        # Imported in the worker: PROMETHEUS_MULTIPROC_DIR is set by then (see run()).
+        from . import metrics
+        from .app import create_app
+
+        s = self.settings
+        make_batcher = None
+        if s.batching:
+            def make_batcher(model):
+                return MicroBatcher(
+                    model.predict, max_rows=s.batch_max_rows, max_wait=s.batch_max_wait_ms / 1000,
+                    on_batch=metrics.observe_batch,
+                )
+        state = ModelState(self.model_path, on_failure=_exit_worker, make_batcher=make_batcher)
         state.load_in_background()
-        return create_app(state, self.settings.max_body_bytes)
+        return create_app(state, s.max_body_bytes, s.load_wait_seconds)
+
+
+def _child_exit(_server, worker) -> None:
+    from . import metrics
+
+    metrics.mark_worker_dead(worker.pid)
+
+
+def run(settings: Settings, model_path: str) -> None:
+    """Runs the server until it is stopped. The workers share a fresh metrics directory."""
+    owned_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        owned_dir = tempfile.mkdtemp(prefix="model-server-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = owned_dir
+    try:
+        ModelServer(settings, model_path).run()
+    finally:
+        if owned_dir:
+            shutil.rmtree(owned_dir, ignore_errors=True)
 
 
 def configure_logging() -> None:

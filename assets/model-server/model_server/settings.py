@@ -31,6 +31,30 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name} must be from {minimum} to {maximum}, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str
@@ -43,6 +67,12 @@ class Settings:
     timeout: int
     graceful_timeout: int
     keepalive: int
+    #: Micro-batching of concurrent requests within a worker.
+    batching: bool
+    batch_max_rows: int
+    batch_max_wait_ms: float
+    #: How long a prediction waits for this worker's model to finish loading before a 503.
+    load_wait_seconds: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -53,10 +83,15 @@ class Settings:
             model_file=env.get("MODEL_FILE") or None,
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
             workers=_int(env, "WORKERS", _cpu_count()),
-            threads=_int(env, "THREADS", 4),
+            # Enough threads per worker that concurrent requests can meet in one batch.
+            threads=_int(env, "THREADS", 16),
             timeout=_int(env, "TIMEOUT", 30),
             graceful_timeout=_int(env, "GRACEFUL_TIMEOUT", 25),
             # Longer than the ALB's 60 s idle timeout, so the ALB closes idle connections
             # first and never sends a request down one the server is closing (a 502).
             keepalive=_int(env, "KEEPALIVE", 75),
+            batching=_bool(env, "BATCHING", True),
+            batch_max_rows=_int(env, "BATCH_MAX_ROWS", 64),
+            batch_max_wait_ms=_float(env, "BATCH_MAX_WAIT_MS", 2.0, 0.0, 100.0),
+            load_wait_seconds=_float(env, "LOAD_WAIT_SECONDS", 10.0, 0.0, 3600.0),
         )

@@ -1,0 +1,56 @@
+"""Prometheus metrics on /metrics: requests, latency and micro-batch sizes.
+
+gunicorn runs several worker processes; prometheus_client's multiprocess mode (the runner sets
+PROMETHEUS_MULTIPROC_DIR before any worker starts) makes /metrics report all of them together,
+whichever worker answers. Without it (one process, e.g. under a test client) the default
+registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Tuple
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+REQUESTS = Counter("model_server_requests_total", "HTTP requests answered", ["method", "path", "status"])
+LATENCY = Histogram(
+    "model_server_request_duration_seconds",
+    "Time from the request reaching the app to its response",
+    ["path"],
+    buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+BATCH_REQUESTS = Histogram(
+    "model_server_batch_requests", "Requests served by one model call", buckets=(1, 2, 4, 8, 12, 16, 24, 32, 48, 64),
+)
+BATCH_ROWS = Histogram(
+    "model_server_batch_rows", "Rows in one model call", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+
+#: Paths recorded under their own name; anything else is recorded as "other" (bounded cardinality).
+KNOWN_PATHS = frozenset({"/predict", "/health", "/metrics"})
+
+
+def observe_request(method: str, path: str, status: int, seconds: float) -> None:
+    label = path if path in KNOWN_PATHS else "other"
+    REQUESTS.labels(method, label, str(status)).inc()
+    LATENCY.labels(label).observe(seconds)
+
+
+def observe_batch(requests: int, rows: int) -> None:
+    BATCH_REQUESTS.observe(requests)
+    BATCH_ROWS.observe(rows)
+
+
+def render() -> Tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_worker_dead(pid: int) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)
