@@ -9,9 +9,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort } from '../test/helpers/processes';
-import { requireServerPython, SYSTEM_PYTHON } from '../test/helpers/processes';
-import { requireWrk, wrkPredict, WrkResult } from './wrk';
+import { freePort, requireServerPython, requireWrk, SYSTEM_PYTHON } from '../test/helpers/processes';
+import { wrkPredict, WrkResult } from './wrk';
 
 const ROOT = path.join(__dirname, '..');
 const SEED_DIR = path.join(ROOT, '..', 'shared', 'baselines');

@@ -18,15 +18,6 @@ wrk.body = '{"features": [5.1, 3.5, 1.4, 0.2]}'
 wrk.headers["Content-Type"] = "application/json"
 `;
 
-/** Requires Debian's wrk; throws with the install command when it is missing. */
-export function requireWrk(): void {
-  try {
-    execFileSync('wrk', ['--version'], { stdio: 'pipe' });
-  } catch (err: any) {
-    if (err.code === 'ENOENT') throw new Error("wrk is not installed: 'apt-get install -y wrk'");
-  }
-}
-
 function toMs(value: string): number {
   const m = /^([\d.]+)(us|ms|s)$/.exec(value.trim());
   if (!m) throw new Error(`cannot read wrk latency '${value}'`);

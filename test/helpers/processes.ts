@@ -86,3 +86,13 @@ export function requireServerPython(): void {
     );
   }
 }
+
+/** Debian's wrk (an HTTP load generator); fails with the install command when it is missing. */
+export function requireWrk(): void {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'pipe' });
+  } catch (err: any) {
+    // wrk --version exits 1 after printing its version; only a missing binary is a problem.
+    if (err.code === 'ENOENT') throw new Error("wrk is not installed: 'apt-get install -y wrk' (.ci/run does this)");
+  }
+}

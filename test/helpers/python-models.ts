@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import { SYSTEM_PYTHON } from './processes';
 
 /**
@@ -82,4 +83,14 @@ with torch.inference_mode():
     print(json.dumps(module(torch.tensor(json.loads(sys.argv[2]), dtype=torch.float32)).tolist()))
 `, modelFile, JSON.stringify(rows)], { encoding: 'utf8' });
   return JSON.parse(out);
+}
+
+/**
+ * Writes models for the server's robustness tests to `dir`:
+ * - stale/forest.joblib: an iris forest whose pickle says another scikit-learn version wrote it;
+ * - xgb/model.joblib: an XGBoost classifier on iris (when xgboost is installed);
+ * - slow-torch/slow.pt: a TorchScript module whose forward pass takes about 2 s on this machine.
+ */
+export function trainRobustnessModels(dir: string): void {
+  execFileSync(SYSTEM_PYTHON, [path.join(__dirname, 'py', 'robustness_models.py'), dir], { stdio: 'pipe' });
 }

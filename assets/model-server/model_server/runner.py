@@ -39,7 +39,7 @@ class ModelServer(BaseApplication):
         options = {
             "bind": f"{s.host}:{s.port}",
             "workers": s.workers,
-            "worker_class": "gthread",
+            "worker_class": "model_server.worker.DeadlineThreadWorker",
             "threads": s.threads,
             "timeout": s.timeout,
             "graceful_timeout": s.graceful_timeout,
@@ -76,9 +76,10 @@ class ModelServer(BaseApplication):
 
 
 def _child_exit(_server, worker) -> None:
-    from . import metrics
+    # Not through .metrics: importing it would create metric files for the master itself.
+    from prometheus_client import multiprocess
 
-    metrics.mark_worker_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def run(settings: Settings, model_path: str) -> None:

@@ -1,0 +1,252 @@
+import { execFileSync } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { http, ModelServerProcess } from '../helpers/model-server';
+import { requireServerPython, requireWrk, SYSTEM_PYTHON } from '../helpers/processes';
+import { sklearnPredictions, trainRobustnessModels, trainTestModels } from '../helpers/python-models';
+
+/** How long the load test runs (the issue asks for 60 s; shorten locally with LOAD_SECONDS). */
+const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 60);
+let workDir: string;
+
+beforeAll(async () => {
+  requireServerPython();
+  requireWrk();
+  workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'server-robustness-'));
+  trainTestModels(workDir);
+  trainRobustnessModels(workDir);
+  await fs.mkdir(path.join(workDir, 'forest'));
+  await fs.copyFile(path.join(workDir, 'forest.joblib'), path.join(workDir, 'forest', 'forest.joblib'));
+}, 120_000);
+
+afterAll(async () => {
+  await fs.rm(workDir, { recursive: true, force: true });
+});
+
+/** Resident memory (KiB) of a process and its children (gunicorn's workers). */
+function treeRssKiB(pid: number): number {
+  const pids = [pid, ...execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number)];
+  return pids.reduce((sum, p) => sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))![1]), 0);
+}
+
+/** A metric's value from /metrics text (sum over label sets matching `labels`). */
+function metric(text: string, name: string, labels = ''): number {
+  return text.split('\n')
+    .filter((l) => l.startsWith(name) && l.includes(labels) && !l.startsWith('#'))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+describe('under load, with micro-batching', () => {
+  let server: ModelServerProcess;
+
+  beforeAll(async () => {
+    server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'forest'), WORKERS: '2' });
+    await server.waitForHealth(200);
+    // Both workers must have loaded before the measurements start.
+    await new Promise((r) => setTimeout(r, 1500));
+  }, 30_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test('concurrent requests batched together each get their own row\'s answer', async () => {
+    const rows = Array.from({ length: 96 }, (_, i) => [4.3 + (i % 36) / 10, 2 + (i % 24) / 10, 1 + (i % 59) / 10, 0.1 + (i % 25) / 10]);
+    const expected = sklearnPredictions(path.join(workDir, 'forest.joblib'), rows);
+    const before = await http(`${server.url}/metrics`);
+    const results = await Promise.all(rows.map((features) => server.predict({ features })));
+    results.forEach((r, i) => {
+      expect(r.status).toBe(200);
+      expect(r.body.prediction).toBe(expected.labels[i]);
+      expect(r.body.probability).toEqual(expected.probabilities![i]);
+    });
+    const after = (await http(`${server.url}/metrics`)).body as string;
+    const calls = metric(after, 'model_server_batch_requests_count') - metric(before.body, 'model_server_batch_requests_count');
+    const served = metric(after, 'model_server_batch_requests_sum') - metric(before.body, 'model_server_batch_requests_sum');
+    expect(served).toBe(96);
+    expect(calls).toBeLessThan(96); // some calls served several requests
+  });
+
+  test(`${LOAD_SECONDS} s at 64 connections, good and bad requests mixed: no 5xx, /health stays 200, memory stable`, async () => {
+    const script = path.join(workDir, 'mixed.lua');
+    await fs.writeFile(script, `
+local bodies = {
+  {'{"features": [5.1, 3.5, 1.4, 0.2]}', 'application/json'},
+  {'{"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]}', 'application/json'},
+  {'{"features": [5.1, 3.5]}', 'application/json'},
+  {'{"features": [NaN, 3.5, 1.4, 0.2]}', 'application/json'},
+  {'{"features": [5.1, "x", 1.4, 0.2]}', 'application/json'},
+  {'{"instances": [[1, 2, 3, 4], [1, 2]]}', 'application/json'},
+  {'{"features": [5.1, 3.5', 'application/json'},
+  {'{"features": [5.1, 3.5, 1.4, 0.2]}', 'text/plain'},
+}
+local i = 0
+c2, c4, c5 = 0, 0, 0
+request = function()
+  i = i + 1
+  local b = bodies[(i % #bodies) + 1]
+  return wrk.format("POST", "/predict", {["Content-Type"] = b[2]}, b[1])
+end
+response = function(status)
+  if status >= 500 then c5 = c5 + 1 elseif status >= 400 then c4 = c4 + 1 else c2 = c2 + 1 end
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+done = function()
+  local t2, t4, t5 = 0, 0, 0
+  for _, t in ipairs(threads) do t2 = t2 + t:get("c2"); t4 = t4 + t:get("c4"); t5 = t5 + t:get("c5") end
+  io.write(string.format("STATUS 2xx=%d 4xx=%d 5xx=%d\\n", t2, t4, t5))
+end
+`);
+    // Warm up, then take the memory baseline.
+    execFileSync('wrk', ['-t2', '-c64', '-d3s', '-s', script, `${server.url}/predict`], { stdio: 'pipe' });
+    const rssBefore = treeRssKiB(server.process.child.pid!);
+
+    const healthStatuses: number[] = [];
+    let loading = true;
+    const poller = (async () => {
+      while (loading) {
+        healthStatuses.push((await http(`${server.url}/health`)).status);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
+    const out = await new Promise<string>((resolve, reject) => {
+      const { execFile } = require('node:child_process');
+      execFile('wrk', ['-t2', '-c64', `-d${LOAD_SECONDS}s`, '--timeout', '5s', '-s', script, `${server.url}/predict`],
+        { timeout: (LOAD_SECONDS + 30) * 1000 }, (err: Error | null, stdout: string) => (err ? reject(err) : resolve(stdout)));
+    });
+    loading = false;
+    await poller;
+    const rssAfter = treeRssKiB(server.process.child.pid!);
+
+    const [, ok, bad, errors] = /STATUS 2xx=(\d+) 4xx=(\d+) 5xx=(\d+)/.exec(out)!.map(Number);
+    expect(errors).toBe(0);
+    expect(ok).toBeGreaterThan(LOAD_SECONDS * 100);
+    expect(bad).toBeGreaterThan(LOAD_SECONDS * 100);
+    expect(out).not.toMatch(/Socket errors/);
+    expect(healthStatuses.length).toBeGreaterThanOrEqual(LOAD_SECONDS - 5);
+    expect(new Set(healthStatuses)).toEqual(new Set([200]));
+    // Stable memory: no growth with the request count (a leak of even 1 KiB per request would show).
+    expect(rssAfter - rssBefore).toBeLessThan(30 * 1024);
+    expect(server.process.exitCode).toBeUndefined();
+  }, (LOAD_SECONDS + 60) * 1000);
+
+  test('/metrics reports requests by status, latency and batch sizes across both workers', async () => {
+    const text = (await http(`${server.url}/metrics`)).body as string;
+    expect(metric(text, 'model_server_requests_total', 'path="/predict",status="200"')).toBeGreaterThan(100);
+    expect(metric(text, 'model_server_requests_total', 'status="400"')).toBeGreaterThan(100);
+    expect(metric(text, 'model_server_requests_total', 'status="415"')).toBeGreaterThan(10);
+    expect(metric(text, 'model_server_request_duration_seconds_count', 'path="/predict"')).toBeGreaterThan(100);
+    expect(text).toMatch(/model_server_batch_rows_bucket\{le="64.0"\}/);
+  });
+
+  test('one JSON access-log line per request', () => {
+    const lines = server.process.output.split('\n').filter((l) => l.startsWith('{"time"'));
+    expect(lines.length).toBeGreaterThan(1000);
+    const entry = JSON.parse(lines.find((l) => l.includes('"/predict"'))!);
+    expect(entry).toMatchObject({ method: 'POST', path: '/predict', remote: '127.0.0.1' });
+    expect(typeof entry.duration_ms).toBe('number');
+    expect([200, 400, 415]).toContain(entry.status);
+  });
+});
+
+test('with BATCHING=false every request is served by its own call', async () => {
+  const server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'forest'), BATCHING: 'false' });
+  try {
+    await server.waitForHealth(200);
+    const results = await Promise.all(Array.from({ length: 20 }, () => server.predict({ features: [5.1, 3.5, 1.4, 0.2] })));
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(metric((await http(`${server.url}/metrics`)).body, 'model_server_batch_requests_count')).toBe(0);
+    expect(server.process.output).toMatch(/batching=off/);
+  } finally {
+    await server.stop();
+  }
+}, 30_000);
+
+test('slow clients that trickle their requests cannot hold the workers: each gets REQUEST_TIMEOUT, then the door', async () => {
+  const server = await ModelServerProcess.start({
+    MODEL_DIR: path.join(workDir, 'forest'), WORKERS: '1', THREADS: '4', REQUEST_TIMEOUT: '2',
+  });
+  const sockets: net.Socket[] = [];
+  try {
+    await server.waitForHealth(200);
+    const port = Number(new URL(server.url).port);
+    // Twice as many trickling clients as the worker has threads.
+    const closedAt: number[] = [];
+    const opened = Date.now();
+    for (let i = 0; i < 8; i++) {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('close', () => closedAt.push(Date.now() - opened));
+      s.on('error', () => undefined);
+      s.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n');
+      sockets.push(s);
+    }
+    const trickle = setInterval(() => sockets.forEach((s) => s.writable && s.write('X-Slow: 1\r\n')), 300);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    const result = await server.predict({ features: [5.1, 3.5, 1.4, 0.2] });
+    const waited = Date.now() - started;
+    clearInterval(trickle);
+    expect(result.status).toBe(200);
+    expect(waited).toBeLessThan(2 * 2000 + 1500); // at most two rounds of deadlines, never indefinitely
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(closedAt.length).toBe(8); // the server closed every trickling connection
+    expect(Math.max(...closedAt)).toBeLessThan(6000);
+    expect(server.process.output).toMatch(/its request did not arrive within 2 s/);
+    expect((await server.predict({ features: [5.1, 3.5, 1.4, 0.2] })).status).toBe(200);
+  } finally {
+    sockets.forEach((s) => s.destroy());
+    await server.stop();
+  }
+}, 30_000);
+
+test('SIGTERM lets an in-flight request finish, then the server exits 0', async () => {
+  const server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'slow-torch'), WORKERS: '1', GRACEFUL_TIMEOUT: '20' });
+  await server.waitForHealth(200, 60_000);
+  const inFlight = server.predict({ features: [1, 2, 3, 4] });
+  await new Promise((r) => setTimeout(r, 500));
+  server.process.child.kill('SIGTERM');
+  const result = await inFlight;
+  expect(result.status).toBe(200);
+  expect(result.body.probability).toHaveLength(3);
+  expect(await server.process.waitForExit(20_000)).toBe(0);
+}, 90_000);
+
+test('a pickle from another scikit-learn version: a clear warning by default, a refusal on request', async () => {
+  const dir = path.join(workDir, 'stale');
+  const warned = await ModelServerProcess.start({ MODEL_DIR: dir });
+  try {
+    const health = await warned.waitForHealth(200);
+    expect(health.body.version_mismatch).toMatch(/Trying to unpickle estimator|InconsistentVersion|version/);
+    expect(warned.process.output).toMatch(/VERSION MISMATCH: .*forest\.joblib/);
+    expect((await warned.predict({ features: [5.1, 3.5, 1.4, 0.2] })).status).toBe(200);
+  } finally {
+    await warned.stop();
+  }
+  const refused = await ModelServerProcess.start({ MODEL_DIR: dir, MODEL_VERSION_MISMATCH: 'refuse' });
+  expect(await refused.process.waitForExit(20_000)).not.toBe(0);
+  expect(refused.process.output).toMatch(/was pickled with another library version .* set MODEL_VERSION_MISMATCH=warn to serve it anyway/);
+}, 60_000);
+
+test('an XGBoost model (joblib) serves xgboost\'s own predictions, and the start-up log names its version', async () => {
+  const model = path.join(workDir, 'xgb', 'model.joblib');
+  await fs.access(model).catch(() => {
+    throw new Error(`${SYSTEM_PYTHON} has no xgboost: install Debian's python3-xgboost (.ci/run does this)`);
+  });
+  const server = await ModelServerProcess.start({ MODEL_DIR: path.dirname(model) });
+  try {
+    const health = await server.waitForHealth(200);
+    expect(health.body).toMatchObject({ type: 'XGBClassifier' });
+    expect(health.body.xgboost).toMatch(/^\d+\.\d+/);
+    expect(server.process.output).toMatch(/loader=joblib .*type=XGBClassifier .*xgboost=\d/);
+    const rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]];
+    const expected = sklearnPredictions(model, rows);
+    const result = await server.predict({ instances: rows });
+    expect(result.body.predictions).toEqual(expected.labels);
+    result.body.probabilities.forEach((p: number[], i: number) => p.forEach((v, j) => expect(v).toBeCloseTo(expected.probabilities![i][j], 6)));
+  } finally {
+    await server.stop();
+  }
+}, 60_000);
