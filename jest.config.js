@@ -1,4 +1,7 @@
-/** Unit suites assert synthesized templates; integ suites drive real processes (S3 server, Python, the CDK CLI). */
+/**
+ * Unit suites assert synthesized templates; integ suites drive real processes (S3 server, Python,
+ * the CDK CLI); container suites build and run the real images with a Docker engine.
+ */
 const tsJest = { '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'tsconfig.dev.json' }] };
 
 module.exports = {
@@ -6,5 +9,6 @@ module.exports = {
   projects: [
     { displayName: 'unit', testEnvironment: 'node', roots: ['<rootDir>/test/unit'], testMatch: ['**/*.test.ts'], transform: tsJest },
     { displayName: 'integ', testEnvironment: 'node', roots: ['<rootDir>/test/integ'], testMatch: ['**/*.test.ts'], transform: tsJest },
+    { displayName: 'containers', testEnvironment: 'node', roots: ['<rootDir>/test/containers'], testMatch: ['**/*.test.ts'], transform: tsJest },
   ],
 };

@@ -1,0 +1,113 @@
+import { spawn, SpawnOptions } from 'node:child_process';
+import { ContainerSpec } from './task-containers';
+
+/** Every container and volume these tools create carries this label, so cleanup finds them all. */
+export const LABEL = 'cdk-model-serving.run';
+
+export interface CommandResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `docker ...` to completion, bounded by `timeoutMs`. */
+export function docker(args: string[], options: SpawnOptions & { timeoutMs?: number; onOutput?: (chunk: string) => void } = {}): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('docker', args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+      options.onOutput?.(String(d));
+    });
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      options.onOutput?.(String(d));
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'ENOENT' ? new Error("the docker CLI is not installed: 'apt-get install -y docker.io'") : err));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Like docker(), but throws with docker's own message when it fails. */
+export async function dockerOk(args: string[], options: Parameters<typeof docker>[1] = {}): Promise<string> {
+  const result = await docker(args, options);
+  if (result.code !== 0) throw new Error(`docker ${args.slice(0, 2).join(' ')} failed: ${(result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n')}`);
+  return result.stdout.trim();
+}
+
+/** Throws a clear error unless a Docker engine answers. */
+export async function requireDockerEngine(): Promise<void> {
+  const result = await docker(['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 20_000 });
+  if (result.code !== 0) {
+    throw new Error('no Docker engine answers (docker info failed). Start one: ' +
+      "'dockerd --bridge=none --iptables=false --ip6tables=false &' on this machine (.ci/run does this). " +
+      (result.stderr.trim().split('\n').pop() ?? ''));
+  }
+}
+
+export interface BuildOptions {
+  readonly file?: string;
+  readonly buildArgs?: Record<string, string | undefined>;
+  readonly onOutput?: (chunk: string) => void;
+}
+
+/** docker build of a real build context, on the host network (the only one there is here). */
+export async function buildImage(tag: string, context: string, options: BuildOptions = {}): Promise<void> {
+  const args = ['build', '--network', 'host', '--tag', tag];
+  if (options.file) args.push('--file', `${context}/${options.file}`);
+  for (const [k, v] of Object.entries(options.buildArgs ?? {})) if (v !== undefined) args.push('--build-arg', `${k}=${v}`);
+  await dockerOk([...args, context], { timeoutMs: 900_000, onOutput: options.onOutput });
+}
+
+export interface RunOptions {
+  /** This run's id: names its volumes and labels everything it creates. */
+  readonly runId: string;
+  readonly image: string;
+  /** Variables added to (or replacing) the task definition's. */
+  readonly environment?: Record<string, string>;
+  readonly detach?: boolean;
+  readonly name?: string;
+}
+
+/** The volume a task volume maps to in this run (ECS creates one per task; so does this). */
+export function volumeName(runId: string, volume: string): string {
+  return `cdk-model-serving-${runId}-${volume}`;
+}
+
+/**
+ * `docker run` arguments for a container spec: its environment, user, read-only root filesystem
+ * and mounts, on the host network. A container's output is its own process's.
+ */
+export function runArgs(spec: ContainerSpec, options: RunOptions): string[] {
+  const args = ['run', '--network', 'host', '--label', `${LABEL}=${options.runId}`];
+  if (options.detach) args.push('--detach');
+  else args.push('--rm');
+  if (options.name) args.push('--name', options.name);
+  if (spec.user) args.push('--user', spec.user);
+  if (spec.readOnlyRootFilesystem) args.push('--read-only');
+  for (const m of spec.mounts) {
+    args.push('--mount', `type=volume,source=${volumeName(options.runId, m.volume)},target=${m.path}${m.readOnly ? ',readonly' : ''}`);
+  }
+  for (const [k, v] of Object.entries({ ...spec.environment, ...options.environment })) args.push('--env', `${k}=${v}`);
+  return [...args, options.image];
+}
+
+/** Creates the run's volumes (labelled). */
+export async function createVolumes(runId: string, specs: ContainerSpec[]): Promise<void> {
+  const names = new Set(specs.flatMap((s) => s.mounts.map((m) => m.volume)));
+  for (const v of names) await dockerOk(['volume', 'create', '--label', `${LABEL}=${runId}`, volumeName(runId, v)]);
+}
+
+/** Removes every container and volume labelled with `runId`. */
+export async function removeRun(runId: string): Promise<void> {
+  const containers = (await docker(['ps', '-aq', '--filter', `label=${LABEL}=${runId}`])).stdout.split('\n').filter(Boolean);
+  if (containers.length) await docker(['rm', '-f', ...containers]);
+  const volumes = (await docker(['volume', 'ls', '-q', '--filter', `label=${LABEL}=${runId}`])).stdout.split('\n').filter(Boolean);
+  if (volumes.length) await docker(['volume', 'rm', '-f', ...volumes]);
+}

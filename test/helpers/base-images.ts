@@ -1,0 +1,54 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { docker, dockerOk } from '../../scripts/docker';
+
+/**
+ * Base images for CI, which can pull nothing from Docker Hub: minimal Debian bookworm root file
+ * systems made by mmdebstrap from Debian's packages and imported into Docker. Each is tagged by a
+ * hash of what it contains, so it is built once per machine and rebuilt only when that changes.
+ */
+const SOURCES = [
+  'deb http://deb.debian.org/debian bookworm main',
+  'deb http://deb.debian.org/debian bookworm-updates main',
+  'deb http://deb.debian.org/debian-security bookworm-security main',
+];
+
+/** Removed from the bases: the runtime images must carry no compiler. */
+const COMPILERS = ['g++', 'g++-12', 'gcc', 'gcc-12', 'cpp', 'cpp-12', 'make'];
+
+export const BASE_IMAGES = {
+  /** Stands in for python:3.11-slim with the server's requirements preinstalled. */
+  python: ['passwd', 'python3', 'python3-sklearn', 'python3-flask', 'gunicorn', 'python3-joblib', 'python3-numpy', 'python3-prometheus-client'],
+  /** Stands in for node:22-bookworm-slim. */
+  node: ['passwd', 'nodejs'],
+} as const;
+
+export async function ensureBaseImage(name: keyof typeof BASE_IMAGES, log: (line: string) => void = () => undefined): Promise<string> {
+  const recipe = JSON.stringify({ variant: 'minbase', recommends: false, purge: COMPILERS, suite: 'bookworm', sources: SOURCES, packages: BASE_IMAGES[name] });
+  const tag = `cdk-model-serving-ci/${name}-base:${createHash('sha256').update(recipe).digest('hex').slice(0, 12)}`;
+  if ((await docker(['image', 'inspect', tag], { timeoutMs: 30_000 })).code === 0) return tag;
+
+  try {
+    execFileSync('mmdebstrap', ['--version'], { stdio: 'pipe' });
+  } catch {
+    throw new Error("mmdebstrap is not installed: 'apt-get install -y mmdebstrap' (.ci/run does this)");
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `base-${name}-`));
+  try {
+    const tar = path.join(dir, 'rootfs.tar');
+    log(`building base image ${tag} from Debian packages: ${BASE_IMAGES[name].join(' ')}`);
+    // No Recommends and no compilers, like the slim official images these stand in for. (Debian's
+    // scipy depends on pythran, an ahead-of-time compiler, and so on gcc; nothing runs it at run time.)
+    execFileSync('mmdebstrap', ['--variant=minbase', '--aptopt=APT::Install-Recommends "false"', `--include=${BASE_IMAGES[name].join(',')}`,
+      `--customize-hook=chroot "$1" sh -c 'dpkg --purge --force-depends ${COMPILERS.join(' ')} 2>/dev/null || true'`,
+      '--quiet', 'bookworm', tar, ...SOURCES],
+      { stdio: 'pipe', timeout: 900_000 });
+    await dockerOk(['import', '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', tar, tag], { timeoutMs: 600_000 });
+    return tag;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
