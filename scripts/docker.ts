@@ -104,10 +104,20 @@ export async function createVolumes(runId: string, specs: ContainerSpec[]): Prom
   for (const v of names) await dockerOk(['volume', 'create', '--label', `${LABEL}=${runId}`, volumeName(runId, v)]);
 }
 
-/** Removes every container and volume labelled with `runId`. */
+/** Removes every container and volume labelled with `runId`; throws if any remains. */
 export async function removeRun(runId: string): Promise<void> {
-  const containers = (await docker(['ps', '-aq', '--filter', `label=${LABEL}=${runId}`])).stdout.split('\n').filter(Boolean);
-  if (containers.length) await docker(['rm', '-f', ...containers]);
-  const volumes = (await docker(['volume', 'ls', '-q', '--filter', `label=${LABEL}=${runId}`])).stdout.split('\n').filter(Boolean);
-  if (volumes.length) await docker(['volume', 'rm', '-f', ...volumes]);
+  const list = async (kind: 'ps' | 'volume') => (await docker(kind === 'ps'
+    ? ['ps', '-aq', '--filter', `label=${LABEL}=${runId}`]
+    : ['volume', 'ls', '-q', '--filter', `label=${LABEL}=${runId}`])).stdout.split('\n').filter(Boolean);
+  let lastError = '';
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const containers = await list('ps');
+    if (containers.length) lastError = (await docker(['rm', '-f', ...containers])).stderr;
+    const volumes = await list('volume');
+    // A volume stays "in use" for a moment after its container is removed.
+    if (volumes.length) lastError = (await docker(['volume', 'rm', '-f', ...volumes])).stderr;
+    if ((await list('ps')).length === 0 && (await list('volume')).length === 0) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`could not remove the containers and volumes of run ${runId}: ${lastError.trim()}`);
 }

@@ -1,17 +1,6 @@
 import { ChildProcess, execFileSync, spawn, SpawnOptions } from 'node:child_process';
-import * as net from 'node:net';
 
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../scripts/net';
 
 export interface RunResult {
   readonly code: number | null;

@@ -1,0 +1,183 @@
+/**
+ * npm run local -- --model <file or directory> [--port 8080]
+ *
+ * Runs the model task on this machine exactly as ECS runs it: builds the fetcher and server
+ * images from their real Dockerfiles, starts an embedded S3-compatible server on 127.0.0.1 that
+ * holds the model, runs the fetcher into a volume, then the server with that volume read-only,
+ * both with the task definition's environment, user and read-only root filesystem. The server
+ * answers on 127.0.0.1:<port>. Ctrl-C (or SIGTERM) stops and removes everything it started.
+ *
+ * Base images: the official ones by default. Where they cannot be pulled, LOCAL_SERVER_BASE_IMAGE
+ * and LOCAL_FETCHER_BASE_IMAGE name local images to build on (the server's must already carry its
+ * Python packages, as CI's do).
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { buildImage, createVolumes, docker, dockerOk, removeRun, requireDockerEngine, runArgs } from './docker';
+import { LocalS3 } from './local-s3';
+import { modelTaskContainers } from './task-containers';
+
+const ROOT = path.join(__dirname, '..');
+const BUCKET = 'local-models';
+const MODEL_SUFFIXES = ['.joblib', '.pkl', '.pickle', '.pt', '.torchscript'];
+
+class UsageError extends Error {}
+
+interface Options {
+  readonly model: string;
+  readonly port: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  let model: string | undefined;
+  let port = 8080;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--model') model = argv[++i];
+    else if (arg === '--port') port = Number(argv[++i]);
+    else if (arg === '--help' || arg === '-h') throw new UsageError('');
+    else throw new UsageError(`unknown argument '${arg}'`);
+  }
+  if (!model) throw new UsageError('--model is required');
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port must be 1-65535, got '${argv[argv.indexOf('--port') + 1]}'`);
+  const resolved = path.resolve(model);
+  if (!fs.existsSync(resolved)) throw new UsageError(`--model ${resolved} does not exist`);
+  const stat = fs.statSync(resolved);
+  if (stat.isFile() && !MODEL_SUFFIXES.some((s) => resolved.endsWith(s))) {
+    throw new UsageError(`--model ${resolved} is not a model file (${MODEL_SUFFIXES.join(', ')})`);
+  }
+  return { model: resolved, port };
+}
+
+/** Prefixes each line a container prints, so the two streams stay readable together. */
+function prefixed(prefix: string, write: (s: string) => void): (chunk: string) => void {
+  let partial = '';
+  return (chunk) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) write(`${prefix} ${line}\n`);
+  };
+}
+
+function filesBelow(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+}
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  const runId = `local-${randomBytes(3).toString('hex')}`;
+  const say = (line: string) => process.stdout.write(`[local] ${line}\n`);
+  let s3: LocalS3 | undefined;
+  let logs: ReturnType<typeof spawn> | undefined;
+  let stopping = false;
+
+  const cleanup = async () => {
+    logs?.kill();
+    await removeRun(runId);
+    await s3?.stop();
+  };
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`${signal}: stopping and removing the containers, volumes and S3 server of this run`);
+    cleanup().then(() => process.exit(0), (err) => {
+      process.stderr.write(`[local] cleanup failed: ${err.message}\n`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  try {
+    await requireDockerEngine();
+    const serverBase = process.env.LOCAL_SERVER_BASE_IMAGE;
+    say('building the model-fetcher and model-server images');
+    await buildImage(`cdk-model-serving/model-fetcher:local`, path.join(ROOT, 'assets', 'model-fetcher'), {
+      buildArgs: { BASE_IMAGE: process.env.LOCAL_FETCHER_BASE_IMAGE },
+    });
+    await buildImage(`cdk-model-serving/model-server:local`, path.join(ROOT, 'assets', 'model-server'), {
+      buildArgs: { BASE_IMAGE: serverBase, INSTALL_REQUIREMENTS: serverBase ? 'false' : undefined },
+    });
+
+    // The embedded S3 server holds the model, as the deployed task's bucket would.
+    s3 = await LocalS3.start();
+    await s3.createBucket(BUCKET);
+    let uri: string;
+    let sha256: string | undefined;
+    if (fs.statSync(options.model).isFile()) {
+      const key = `model/${path.basename(options.model)}`;
+      const body = fs.readFileSync(options.model);
+      sha256 = createHash('sha256').update(body).digest('hex');
+      await s3.put(BUCKET, key, body);
+      uri = `s3://${BUCKET}/${key}`;
+    } else {
+      const files = filesBelow(options.model);
+      if (files.length === 0) throw new UsageError(`--model ${options.model} is an empty directory`);
+      for (const f of files) await s3.put(BUCKET, `model/${f.split(path.sep).join('/')}`, fs.readFileSync(path.join(options.model, f)));
+      uri = `s3://${BUCKET}/model/`;
+    }
+    say(`model ${options.model} is at ${uri} on the embedded S3 server (${s3.endpoint})`);
+
+    const { fetcher, server } = modelTaskContainers(uri, sha256);
+    await createVolumes(runId, [fetcher, server]);
+    const fetched = await docker(runArgs(fetcher, { runId, image: `cdk-model-serving/model-fetcher:local`, environment: s3.env() }), {
+      timeoutMs: 600_000, onOutput: prefixed('[fetcher]', (s) => process.stdout.write(s)),
+    });
+    if (fetched.code !== 0) throw new Error(`the model fetcher failed (exit ${fetched.code}); the server was not started`);
+
+    const id = await dockerOk(runArgs(server, {
+      runId, image: `cdk-model-serving/model-server:local`, detach: true, name: `cdk-model-serving-${runId}-server`,
+      environment: { HOST: '127.0.0.1', PORT: String(options.port) },
+    }));
+    logs = spawn('docker', ['logs', '--follow', id], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const toOut = prefixed('[server]', (s) => process.stdout.write(s));
+    logs.stdout!.on('data', (d) => toOut(String(d)));
+    logs.stderr!.on('data', (d) => toOut(String(d)));
+
+    const url = `http://127.0.0.1:${options.port}`;
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (stopping) return 0;
+      const state = JSON.parse(await dockerOk(['inspect', id]))[0].State;
+      if (!state.Running) throw new Error(`the server container exited with code ${state.ExitCode}`);
+      try {
+        if ((await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) })).status === 200) break;
+      } catch { /* starting */ }
+      if (Date.now() > deadline) throw new Error('the server did not become healthy within 120 s');
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    say(`serving at ${url}: try  curl -X POST ${url}/predict -H 'content-type: application/json' -d '{"features": [...]}'`);
+    say('Ctrl-C stops and removes everything this run started');
+    // Keep running until a signal arrives or the server stops.
+    await new Promise<void>((resolve) => {
+      const watch = setInterval(async () => {
+        const state = JSON.parse((await docker(['inspect', id])).stdout || '[{}]')[0].State;
+        if (!stopping && !state?.Running) {
+          clearInterval(watch);
+          process.stderr.write(`[local] the server container stopped (exit ${state?.ExitCode})\n`);
+          resolve();
+        }
+      }, 2000);
+    });
+    await cleanup();
+    return 1;
+  } catch (err) {
+    if (stopping) return 0;
+    process.stderr.write(`[local] error: ${(err as Error).message}\n`);
+    await cleanup();
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
+
+main().then((code) => process.exit(code), (err) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`${err.message ? `[local] error: ${err.message}\n` : ''}usage: npm run local -- --model <file or directory> [--port 8080]\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`[local] error: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { docker } from '../../scripts/docker';
+import { ensureBaseImage } from '../helpers/base-images';
+import { Background, freePort, run } from '../helpers/processes';
+import { http } from '../helpers/model-server';
+
+/** `npm run local` as a user runs it, on this machine's CI base images. */
+const ROOT = path.join(__dirname, '..', '..');
+const TS_NODE = path.join(ROOT, 'node_modules', '.bin', 'ts-node');
+const SAMPLE_MODEL = path.join(ROOT, 'assets', 'sample-model', 'iris.joblib');
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  env = {
+    ...process.env,
+    LOCAL_SERVER_BASE_IMAGE: await ensureBaseImage('python'),
+    LOCAL_FETCHER_BASE_IMAGE: await ensureBaseImage('node'),
+  };
+}, 1_800_000);
+
+/** Started in its own process group, as a terminal runs it, so Ctrl-C reaches all of it. */
+function startLocal(...args: string[]): Background {
+  return new Background(spawn(TS_NODE, ['--transpile-only', 'scripts/local.ts', ...args], {
+    cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+  }));
+}
+
+/** Containers and volumes left by any `npm run local` run. */
+async function leftovers(): Promise<string[]> {
+  const containers = (await docker(['ps', '-a', '--filter', 'label=cdk-model-serving.run', '--format', '{{.Label "cdk-model-serving.run"}}'])).stdout;
+  const volumes = (await docker(['volume', 'ls', '--filter', 'label=cdk-model-serving.run', '--format', '{{.Label "cdk-model-serving.run"}}'])).stdout;
+  return `${containers}\n${volumes}`.split('\n').filter((l) => l.startsWith('local-'));
+}
+
+async function waitHealthy(url: string, local: Background, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (local.exitCode !== undefined) throw new Error(`npm run local exited early:\n${local.output}`);
+    try {
+      if ((await http(`${url}/health`)).status === 200) return;
+    } catch { /* building or starting */ }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`never healthy:\n${local.output}`);
+}
+
+test.each([
+  ['a model file, stopped with Ctrl-C (SIGINT)', SAMPLE_MODEL, 'SIGINT'],
+  ['a model directory, stopped with SIGTERM', path.dirname(SAMPLE_MODEL), 'SIGTERM'],
+] as const)('%s: serves on 127.0.0.1, prefixes both logs, and leaves nothing behind', async (_name, model, signal) => {
+  const port = await freePort();
+  const local = startLocal('--model', model, '--port', String(port));
+  try {
+    await waitHealthy(`http://127.0.0.1:${port}`, local);
+    const result = await http(`http://127.0.0.1:${port}/predict`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ features: [6.7, 3.0, 5.2, 2.3] }),
+    });
+    expect(result.body).toMatchObject({ prediction: 'virginica' });
+    expect(local.output).toMatch(/^\[fetcher\] model-fetcher: done: \d+ file\(s\)/m);
+    expect(local.output).toMatch(/^\[server\] .*model loaded from \/models\/.*iris\.joblib/m);
+    expect(await leftovers()).not.toEqual([]);
+  } finally {
+    process.kill(-local.child.pid!, signal);
+  }
+  expect(await local.waitForExit(60_000)).toBe(0);
+  expect(local.output).toMatch(new RegExp(`${signal}: stopping and removing`));
+  expect(await leftovers()).toEqual([]);
+  await expect(http(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+}, 900_000);
+
+test('a bad model path is a clear error and starts nothing', async () => {
+  const result = await run(TS_NODE, ['--transpile-only', 'scripts/local.ts', '--model', '/no/such/model.joblib'], { cwd: ROOT, env, timeoutMs: 60_000 });
+  expect(result.code).toBe(2);
+  expect(result.stderr).toMatch(/\[local\] error: --model \/no\/such\/model\.joblib does not exist/);
+  expect(result.stderr).toMatch(/usage: npm run local -- --model <file or directory> \[--port 8080\]/);
+  expect(await leftovers()).toEqual([]);
+}, 120_000);
+
+test('a model the server cannot load: a clear error, and nothing left running', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bad-model-'));
+  await fs.writeFile(path.join(dir, 'model.joblib'), 'not a pickle');
+  const local = startLocal('--model', path.join(dir, 'model.joblib'), '--port', String(await freePort()));
+  try {
+    expect(await local.waitForExit(600_000)).toBe(1);
+    expect(local.output).toMatch(/\[server\] .*model failed to load from \/models\/model\.joblib/);
+    expect(local.output).toMatch(/\[local\] error: the server container exited with code [1-9]/);
+    expect(await leftovers()).toEqual([]);
+  } finally {
+    if (local.exitCode === undefined) process.kill(-local.child.pid!, 'SIGKILL');
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}, 900_000);
