@@ -1,20 +1,22 @@
+import { ChildProcess, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from './net';
 
-// s3rver ships without types.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const S3rver = require('s3rver');
+const S3RVER_CLI = require.resolve('s3rver/bin/s3rver.js');
 
-// The test process runs on the host's Node.js; the SDK's notice about its version is not news here.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
-/** A real S3-compatible server (s3rver) on 127.0.0.1, with a client for seeding it. */
+/**
+ * A real S3-compatible server (s3rver) on 127.0.0.1, in its own Node.js process, with a client
+ * for seeding it. Its own process: s3rver encrypts ListObjectsV2 continuation tokens with DES,
+ * which OpenSSL 3 allows only with the legacy provider, so listings past 1,000 keys need
+ * --openssl-legacy-provider, and that flag stays out of everything else.
+ */
 export class LocalS3 {
   private constructor(
-    private readonly server: any,
+    private readonly child: ChildProcess,
     readonly endpoint: string,
     readonly client: S3Client,
     private readonly dir: string,
@@ -23,9 +25,13 @@ export class LocalS3 {
   static async start(): Promise<LocalS3> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 's3rver-'));
     const port = await freePort();
-    const server = new S3rver({ address: '127.0.0.1', port, directory: dir, silent: true });
-    await server.run();
+    const child = spawn(process.execPath, ['--openssl-legacy-provider', S3RVER_CLI, '--address', '127.0.0.1', '--port', String(port), '--directory', dir, '--silent'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
     const endpoint = `http://127.0.0.1:${port}`;
+    await waitForPort(port, child, () => stderr);
     const client = new S3Client({
       endpoint,
       region: 'us-east-1',
@@ -33,7 +39,7 @@ export class LocalS3 {
       credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
       requestChecksumCalculation: 'WHEN_REQUIRED',
     });
-    return new LocalS3(server, endpoint, client, dir);
+    return new LocalS3(child, endpoint, client, dir);
   }
 
   async createBucket(name: string): Promise<void> {
@@ -57,7 +63,30 @@ export class LocalS3 {
 
   async stop(): Promise<void> {
     this.client.destroy();
-    await this.server.close();
+    if (this.child.exitCode === null) {
+      const exited = new Promise((r) => this.child.once('exit', r));
+      this.child.kill('SIGTERM');
+      await exited;
+    }
     await fs.rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Waits (bounded) until something accepts connections on 127.0.0.1:port. */
+async function waitForPort(port: number, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`s3rver exited (${child.exitCode}): ${output()}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`s3rver did not start listening on 127.0.0.1:${port}: ${output()}`);
 }

@@ -46,7 +46,9 @@ export class Background {
 
   /** Waits for exit, at most `timeoutMs`; returns the exit code, or undefined if still running. */
   async waitForExit(timeoutMs: number): Promise<number | null | undefined> {
-    await Promise.race([this.exited, new Promise((r) => setTimeout(r, timeoutMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer); // a pending timer would keep jest alive after the suites finish
     return this.exitCode;
   }
 

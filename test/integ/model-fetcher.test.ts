@@ -144,14 +144,18 @@ test('configuration errors: MODEL_SHA256 on a prefix, a bad MODEL_SHA256, no MOD
   expectOneLineFailure(await fetcher({}), 2, /MODEL_URI is not set/);
 });
 
-test('an unreachable endpoint fails with one line and the network cause', async () => {
+test('an unreachable endpoint is retried until MODEL_FETCH_TIMEOUT_SECONDS, then fails with one line and the cause', async () => {
+  const started = Date.now();
   const result = await run(process.execPath, [FETCHER], {
     env: {
-      PATH: process.env.PATH!, ...s3.env(), AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', AWS_MAX_ATTEMPTS: '1',
+      PATH: process.env.PATH!, ...s3.env(), AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', MODEL_FETCH_TIMEOUT_SECONDS: '2',
       MODEL_DIR: modelDir, MODEL_URI: `s3://${BUCKET}/single/model.joblib`,
     },
     timeoutMs: 30_000,
   });
-  expectOneLineFailure(result, 1, /s3:\/\/models\/single\/model\.joblib: network error ECONNREFUSED/);
+  const elapsed = Date.now() - started;
+  expectOneLineFailure(result, 1, /s3:\/\/models\/single\/model\.joblib: HEAD: gave up after \d+ attempt\(s\) in 2 s \(MODEL_FETCH_TIMEOUT_SECONDS\); last error: .*ECONNREFUSED/);
+  expect(elapsed).toBeGreaterThan(1000);
+  expect(elapsed).toBeLessThan(6000);
   expect(await listTree(modelDir)).toEqual([]);
 });

@@ -12,6 +12,22 @@ export interface FetcherConfig {
   readonly unpack?: 'zip';
   /** Custom S3 endpoint (S3-compatible servers); implies path-style addressing. */
   readonly endpoint?: string;
+  /** GET requests in flight at once (ranges of large objects, or small objects of a prefix). */
+  readonly concurrency: number;
+  /** Byte-range size for large objects. */
+  readonly partSize: number;
+  /** The whole download, retries included, must finish within this. */
+  readonly timeoutSeconds: number;
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new FetchError(`${name} must be an integer from ${min} to ${max}, got '${raw}'`, 2);
+  }
+  return value;
 }
 
 /** Reads the fetcher's configuration from the environment; throws a FetchError (exit 2) when it is wrong. */
@@ -39,5 +55,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): FetcherConfig {
     sha256,
     unpack,
     endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
+    concurrency: intFromEnv(env, 'MODEL_FETCH_CONCURRENCY', 16, 1, 256),
+    partSize: intFromEnv(env, 'MODEL_FETCH_PART_MIB', 16, 1, 1024) * 2 ** 20,
+    timeoutSeconds: intFromEnv(env, 'MODEL_FETCH_TIMEOUT_SECONDS', 900, 1, 86400),
   };
 }

@@ -1,68 +1,134 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { setMaxListeners } from 'node:events';
+import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { FetchError } from './errors';
+import { Progress } from './progress';
+import { Deadline, Semaphore, withRetries } from './retry';
 import { formatS3Uri } from './s3-location';
+
+export interface DownloadOptions {
+  /** SHA-256 (hex) the object must have. */
+  readonly expectedSha256?: string;
+  /** Objects larger than this are fetched as parallel byte ranges of this size. */
+  readonly partSize: number;
+  /** Shared bound on GET requests in flight. */
+  readonly requests: Semaphore;
+  readonly deadline: Deadline;
+  readonly progress: Progress;
+}
 
 export interface DownloadedObject {
   readonly bytes: number;
-  readonly sha256: string;
+  /** How the content was verified, for the summary line. */
+  readonly verifiedBy: string;
 }
 
 /**
- * Downloads one object to `destFile`. The bytes go to a hidden temporary file beside it, are
- * counted and hashed on the way, and only a complete, verified file is renamed into place: a
- * failure never leaves anything at `destFile` or beside it.
+ * Downloads one object to `destFile`: HEAD for its size and ETag, then byte ranges fetched in
+ * parallel (each with If-Match on that ETag, so an object overwritten mid-download is an error,
+ * never a mix of two versions) and written at their offsets into a preallocated hidden temporary
+ * file. A range whose body is cut off, or that meets a 5xx or a reset, is fetched again from
+ * where it stopped. The file is verified (MODEL_SHA256, else S3's full-object SHA-256 when it
+ * has one, else the exact length of every range) and only then renamed into place; a failure
+ * never leaves anything at `destFile` or beside it.
  */
-export async function downloadObject(
-  client: S3Client,
-  bucket: string,
-  key: string,
-  destFile: string,
-  expectedSha256?: string,
-): Promise<DownloadedObject> {
+export async function downloadObject(client: S3Client, bucket: string, key: string, destFile: string, options: DownloadOptions): Promise<DownloadedObject> {
+  const uri = formatS3Uri(bucket, key);
+  const head = await withRetries(`${uri}: HEAD`, options.deadline, () =>
+    client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' })))
+    .catch(async (err) => {
+      // A HEAD's 404 has no body to say whether the key or the bucket is missing: ask.
+      if (err?.$metadata?.httpStatusCode === 404 && !(await bucketExists(client, bucket))) {
+        throw new FetchError(`${uri}: NoSuchBucket: the bucket does not exist`);
+      }
+      throw err;
+    });
+  const size = head.ContentLength ?? 0;
+  const etag = head.ETag;
+
   const dir = path.dirname(destFile);
   await fs.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(destFile)}.partial-${randomBytes(6).toString('hex')}`);
+  const file = await fs.open(tmp, 'wx', 0o644);
   try {
-    const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    if (!response.Body) throw new FetchError(`${formatS3Uri(bucket, key)}: S3 returned no body`);
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        callback(null, chunk);
-      },
-    });
-    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
-    await pipeline(response.Body as NodeJS.ReadableStream, meter, out);
+    await file.truncate(size);
+    const ranges: Array<[number, number]> = [];
+    for (let start = 0; start < size; start += options.partSize) ranges.push([start, Math.min(size, start + options.partSize) - 1]);
+    options.progress.expect(size);
+    // The first failure cancels the other ranges; all of them settle before the file is closed.
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal); // one listener per range in flight, by design
+    let failure: unknown;
+    await Promise.all(ranges.map(([start, end]) =>
+      options.requests.use(() => (abort.signal.aborted ? Promise.resolve()
+        : fetchRange(client, bucket, key, etag, file, start, end, options, abort.signal)))
+        .catch((err) => {
+          if (failure === undefined) failure = err;
+          abort.abort();
+        })));
+    if (failure !== undefined) throw failure;
+    await file.sync();
+    await file.close();
 
-    if (response.ContentLength !== undefined && bytes !== response.ContentLength) {
-      throw new FetchError(`${formatS3Uri(bucket, key)}: body ended after ${bytes} of ${response.ContentLength} bytes`);
-    }
-    const sha256 = hash.digest('hex');
-    if (expectedSha256 && sha256 !== expectedSha256) {
-      throw new FetchError(`${formatS3Uri(bucket, key)}: SHA-256 mismatch, expected ${expectedSha256} but got ${sha256}`);
-    }
-    await fsync(tmp);
+    const verifiedBy = await verify(uri, tmp, size, options.expectedSha256, head.ChecksumSHA256, head.ChecksumType);
     await fs.rename(tmp, destFile);
-    return { bytes, sha256 };
+    return { bytes: size, verifiedBy };
   } catch (err) {
+    await file.close().catch(() => undefined);
     await fs.rm(tmp, { force: true });
     throw err;
   }
 }
 
-async function fsync(file: string): Promise<void> {
-  const handle = await fs.open(file, 'r');
+async function bucketExists(client: S3Client, bucket: string): Promise<boolean> {
   try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    await client.send(new HeadBucketCommand({ Bucket: bucket }));
+    return true;
+  } catch (err: any) {
+    return err?.$metadata?.httpStatusCode !== 404;
   }
+}
+
+/** Fetches bytes [start, end] into the file at their offsets, resuming after partial bodies. */
+async function fetchRange(
+  client: S3Client, bucket: string, key: string, etag: string | undefined, file: fs.FileHandle,
+  start: number, end: number, options: DownloadOptions, signal: AbortSignal,
+): Promise<void> {
+  let position = start;
+  await withRetries(`${formatS3Uri(bucket, key)}: bytes ${start}-${end}`, options.deadline, async () => {
+    if (signal.aborted) throw new FetchError('cancelled: another range failed');
+    const response = await client.send(
+      new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${position}-${end}`, IfMatch: etag }), { abortSignal: signal });
+    // Positional writes through the shared handle: nothing here can close the file under the
+    // other ranges (a destroyed fs.WriteStream closes its descriptor, whatever autoClose says).
+    for await (const chunk of response.Body as AsyncIterable<Uint8Array>) {
+      for (let offset = 0; offset < chunk.length;) {
+        const { bytesWritten } = await file.write(chunk, offset, chunk.length - offset, position);
+        offset += bytesWritten;
+        position += bytesWritten;
+        options.progress.add(bytesWritten);
+      }
+    }
+    if (position <= end) {
+      // The body ended early without an error: fetch the rest.
+      throw new FetchError(`body ended after ${position - start} of ${end - start + 1} bytes`, 1, true);
+    }
+  });
+}
+
+async function verify(uri: string, file: string, size: number, expectedSha256?: string, s3Sha256?: string, checksumType?: string): Promise<string> {
+  const full = checksumType === undefined || checksumType === 'FULL_OBJECT';
+  const expectedBase64 = expectedSha256 ? Buffer.from(expectedSha256, 'hex').toString('base64') : full ? s3Sha256 : undefined;
+  if (!expectedBase64) return `size (${size} bytes, every range complete, one ETag throughout)`;
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash);
+  const actual = hash.digest();
+  if (actual.toString('base64') !== expectedBase64) {
+    const expectedHex = Buffer.from(expectedBase64, 'base64').toString('hex');
+    throw new FetchError(`${uri}: SHA-256 mismatch, expected ${expectedHex} but got ${actual.toString('hex')}`);
+  }
+  return expectedSha256 ? 'MODEL_SHA256' : "S3's full-object SHA-256";
 }

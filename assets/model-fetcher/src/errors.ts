@@ -3,7 +3,7 @@
  * 1 means the download or its verification failed.
  */
 export class FetchError extends Error {
-  constructor(message: string, readonly exitCode: 1 | 2 = 1) {
+  constructor(message: string, readonly exitCode: 1 | 2 = 1, readonly retryable = false) {
     super(message);
     this.name = 'FetchError';
   }

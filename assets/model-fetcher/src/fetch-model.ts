@@ -3,17 +3,20 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { FetcherConfig } from './config';
-import { downloadObject } from './download';
+import { downloadObject, DownloadOptions } from './download';
 import { FetchError } from './errors';
+import { Progress } from './progress';
+import { Deadline, Semaphore, withRetries } from './retry';
 import { formatS3Uri } from './s3-location';
 import { extractZip } from './unzip';
 
-/** How many objects of a prefix download at once. */
-const PREFIX_CONCURRENCY = 8;
+/** Objects of a prefix being worked on at once (their HEADs and GETs still share the semaphore). */
+const PREFIX_OBJECTS_IN_PROGRESS = 64;
 
 export interface FetchSummary {
   readonly files: number;
   readonly bytes: number;
+  readonly verifiedBy: string;
 }
 
 /**
@@ -22,59 +25,71 @@ export interface FetchSummary {
  * Multi-file models are assembled in a hidden staging directory and moved into place only
  * once every file is complete, so a failure leaves `modelDir` as it was.
  */
-export async function fetchModel(config: FetcherConfig, client: S3Client): Promise<FetchSummary> {
+export async function fetchModel(config: FetcherConfig, client: S3Client, progress: Progress): Promise<FetchSummary> {
   const { source, modelDir } = config;
   await fs.mkdir(modelDir, { recursive: true });
+  const options: DownloadOptions = {
+    expectedSha256: config.sha256,
+    partSize: config.partSize,
+    requests: new Semaphore(config.concurrency),
+    deadline: new Deadline(config.timeoutSeconds),
+    progress,
+  };
 
   if (!source.isPrefix && !config.unpack) {
     const dest = path.join(modelDir, path.posix.basename(source.key));
-    const { bytes } = await downloadObject(client, source.bucket, source.key, dest, config.sha256);
-    return { files: 1, bytes };
+    const { bytes, verifiedBy } = await downloadObject(client, source.bucket, source.key, dest, options);
+    return { files: 1, bytes, verifiedBy };
   }
 
   return withStagingDir(modelDir, async (staging) => {
     const summary = source.isPrefix
-      ? await downloadPrefix(client, source.bucket, source.key, staging)
-      : await downloadArchive(client, source.bucket, source.key, staging, config.sha256);
+      ? await downloadPrefix(client, source.bucket, source.key, staging, options)
+      : await downloadArchive(client, source.bucket, source.key, staging, options);
     await moveEntries(staging, modelDir);
     return summary;
   });
 }
 
 async function downloadArchive(
-  client: S3Client, bucket: string, key: string, staging: string, sha256?: string,
+  client: S3Client, bucket: string, key: string, staging: string, options: DownloadOptions,
 ): Promise<FetchSummary> {
   const archive = path.join(staging, '.archive.zip');
-  const { bytes } = await downloadObject(client, bucket, key, archive, sha256);
+  const { bytes, verifiedBy } = await downloadObject(client, bucket, key, archive, options);
   const files = await extractZip(archive, staging).catch((err: Error) => {
     throw new FetchError(`${formatS3Uri(bucket, key)}: ${err.message}`);
   });
   await fs.rm(archive);
   if (files === 0) throw new FetchError(`${formatS3Uri(bucket, key)}: the model archive is empty`);
-  return { files, bytes };
+  return { files, bytes, verifiedBy };
 }
 
-async function downloadPrefix(client: S3Client, bucket: string, prefix: string, staging: string): Promise<FetchSummary> {
-  const keys = await listKeys(client, bucket, prefix);
+async function downloadPrefix(
+  client: S3Client, bucket: string, prefix: string, staging: string, options: DownloadOptions,
+): Promise<FetchSummary> {
+  const keys = await listKeys(client, bucket, prefix, options.deadline);
   if (keys.length === 0) throw new FetchError(`${formatS3Uri(bucket, prefix)}: no objects under this prefix`);
 
   let bytes = 0;
-  await runPool(keys, PREFIX_CONCURRENCY, async (key) => {
+  // Objects start in parallel; the shared semaphore bounds the GETs actually in flight.
+  const objectOptions = { ...options, expectedSha256: undefined };
+  await runPool(keys, PREFIX_OBJECTS_IN_PROGRESS, async (key) => {
     const dest = path.join(staging, relativeModelPath(bucket, prefix, key));
-    const result = await downloadObject(client, bucket, key, dest).catch((err: unknown) => {
+    const result = await downloadObject(client, bucket, key, dest, objectOptions).catch((err: unknown) => {
       throw err instanceof FetchError ? err : new ObjectError(bucket, key, err);
     });
     bytes += result.bytes;
   });
-  return { files: keys.length, bytes };
+  return { files: keys.length, bytes, verifiedBy: 'size of each object' };
 }
 
 /** Every object key below `prefix`, following continuation tokens; folder markers are skipped. */
-async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+async function listKeys(client: S3Client, bucket: string, prefix: string, deadline: Deadline): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const page = await withRetries(`${formatS3Uri(bucket, prefix)}: list`, deadline, () =>
+      client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })));
     for (const object of page.Contents ?? []) {
       if (object.Key && !object.Key.endsWith('/')) keys.push(object.Key);
     }

@@ -1,7 +1,11 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { loadConfig } from './config';
 import { describeCause, FetchError } from './errors';
 import { fetchModel, ObjectError } from './fetch-model';
+import { Progress } from './progress';
 import { formatS3Uri } from './s3-location';
 
 /**
@@ -17,20 +21,25 @@ async function main(): Promise<number> {
   try {
     const config = loadConfig(process.env);
     uri = formatS3Uri(config.source.bucket, config.source.key);
+    const agentOptions = { keepAlive: true, maxSockets: config.concurrency + 4 };
     const client = new S3Client({
       // A bucket in another region than the task answers with a redirect; follow it.
       followRegionRedirects: true,
+      // Retries are the fetcher's own (per byte range, within MODEL_FETCH_TIMEOUT_SECONDS).
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler({
+        httpAgent: new http.Agent(agentOptions),
+        httpsAgent: new https.Agent(agentOptions),
+        connectionTimeout: 5000,
+        requestTimeout: 30000,
+      }),
       ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
     });
-    const started = process.hrtime.bigint();
-    console.log(`model-fetcher: downloading ${uri} to ${config.modelDir}`);
-    const summary = await fetchModel(config, client);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const mib = summary.bytes / 2 ** 20;
-    console.log(
-      `model-fetcher: done: ${summary.files} file(s), ${mib.toFixed(1)} MiB in ${seconds.toFixed(2)} s ` +
-        `(${(mib / Math.max(seconds, 1e-3)).toFixed(1)} MiB/s)`,
-    );
+    console.log(`model-fetcher: downloading ${uri} to ${config.modelDir} concurrency=${config.concurrency} part_mib=${config.partSize / 2 ** 20}`);
+    const progress = new Progress((line) => console.log(line));
+    progress.start();
+    const summary = await fetchModel(config, client, progress).finally(() => progress.stop());
+    console.log(`model-fetcher: done: ${summary.files} file(s) ${progress.fields()} seconds=${progress.seconds.toFixed(2)} verified_by="${summary.verifiedBy}"`);
     return 0;
   } catch (err) {
     const where = err instanceof ObjectError ? formatS3Uri(err.bucket, err.key) : uri;

@@ -1,0 +1,68 @@
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+
+export type Fault = 'pass' | 'slowdown' | 'cut';
+
+/**
+ * An HTTP proxy on 127.0.0.1 in front of the S3 server that injects faults into object GETs:
+ * `slowdown` answers 503 SlowDown as S3 does under load; `cut` forwards the headers and half the
+ * body, then drops the connection. It also applies S3's If-Match rule, which s3rver lacks: a GET
+ * whose If-Match differs from the object's current ETag gets 412 PreconditionFailed.
+ */
+export class FaultProxy {
+  readonly injected: Record<Fault, number> = { pass: 0, slowdown: 0, cut: 0 };
+  private gets = 0;
+
+  private constructor(private readonly server: http.Server, readonly endpoint: string) {}
+
+  static async start(target: string, plan: (getNumber: number, req: http.IncomingMessage) => Fault | Promise<Fault>): Promise<FaultProxy> {
+    const upstream = new URL(target);
+    let proxy: FaultProxy;
+    const server = http.createServer(async (req, res) => {
+      const isObjectGet = req.method === 'GET' && !req.url!.includes('list-type') && req.url!.split('?')[0].split('/').length > 2;
+      const fault = isObjectGet ? await plan(++proxy.gets, req) : 'pass';
+      proxy.injected[fault]++;
+      if (fault === 'slowdown') {
+        res.writeHead(503, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+        return;
+      }
+      const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+        const ifMatch = req.headers['if-match'];
+        if (isObjectGet && ifMatch && up.headers.etag && ifMatch !== up.headers.etag && up.statusCode! < 300) {
+          up.resume();
+          res.writeHead(412, { 'content-type': 'application/xml' });
+          res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>');
+          return;
+        }
+        res.writeHead(up.statusCode!, up.headers);
+        if (fault !== 'cut') {
+          up.pipe(res);
+          return;
+        }
+        const half = Math.floor(Number(up.headers['content-length'] ?? 0) / 2);
+        let sent = 0;
+        up.on('data', (chunk: Buffer) => {
+          if (sent >= half) return;
+          const slice = chunk.subarray(0, half - sent);
+          sent += slice.length;
+          res.write(slice);
+          if (sent >= half) {
+            up.destroy();
+            res.socket?.destroy();
+          }
+        });
+      });
+      forward.on('error', () => res.socket?.destroy());
+      req.pipe(forward);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    proxy = new FaultProxy(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    return proxy;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((r) => this.server.close(r));
+  }
+}
