@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FaultProxy } from '../helpers/fault-proxy';
+import { Fault, FaultProxy } from '../helpers/fault-proxy';
 import { run, RunResult } from '../helpers/processes';
 import { LocalS3 } from '../helpers/s3-server';
 
@@ -76,7 +76,7 @@ test('a server that never recovers: the fetcher gives up within MODEL_FETCH_TIME
 
 test('an object overwritten mid-download is an error, never a mix of two versions', async () => {
   await s3.put(BUCKET, 'moving/model.bin', BIG);
-  const proxy = await FaultProxy.start(s3.endpoint, async (n) => {
+  const proxy = await FaultProxy.start(s3.endpoint, async (n): Promise<Fault> => {
     // Before the third range is answered, a new version of the object replaces the old one.
     if (n === 3) await s3.put(BUCKET, 'moving/model.bin', Buffer.alloc(BIG.length, 7));
     return 'pass';
