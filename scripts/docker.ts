@@ -106,11 +106,12 @@ export async function createVolumes(runId: string, specs: ContainerSpec[]): Prom
 
 /** Removes every container and volume labelled with `runId`; throws if any remains. */
 export async function removeRun(runId: string): Promise<void> {
-  const list = async (kind: 'ps' | 'volume') => (await docker(kind === 'ps'
+  // A failed listing is an error, never "nothing left".
+  const list = async (kind: 'ps' | 'volume') => (await dockerOk(kind === 'ps'
     ? ['ps', '-aq', '--filter', `label=${LABEL}=${runId}`]
-    : ['volume', 'ls', '-q', '--filter', `label=${LABEL}=${runId}`])).stdout.split('\n').filter(Boolean);
+    : ['volume', 'ls', '-q', '--filter', `label=${LABEL}=${runId}`])).split('\n').filter(Boolean);
   let lastError = '';
-  for (let attempt = 0; attempt < 20; attempt++) {
+  for (let attempt = 0; attempt < 60; attempt++) {
     const containers = await list('ps');
     if (containers.length) lastError = (await docker(['rm', '-f', ...containers])).stderr;
     const volumes = await list('volume');

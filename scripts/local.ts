@@ -73,9 +73,11 @@ async function main(): Promise<number> {
   const say = (line: string) => process.stdout.write(`[local] ${line}\n`);
   let s3: LocalS3 | undefined;
   let logs: ReturnType<typeof spawn> | undefined;
+  let watch: NodeJS.Timeout | undefined;
   let stopping = false;
 
   const cleanup = async () => {
+    clearInterval(watch);
     logs?.kill();
     await removeRun(runId);
     await s3?.stop();
@@ -154,11 +156,11 @@ async function main(): Promise<number> {
     say('Ctrl-C stops and removes everything this run started');
     // Keep running until a signal arrives or the server stops.
     await new Promise<void>((resolve) => {
-      const watch = setInterval(async () => {
-        const state = JSON.parse((await docker(['inspect', id])).stdout || '[{}]')[0].State;
+      watch = setInterval(async () => {
+        const state = JSON.parse((await docker(['inspect', id])).stdout || '[]')[0]?.State;
         if (!stopping && !state?.Running) {
           clearInterval(watch);
-          process.stderr.write(`[local] the server container stopped (exit ${state?.ExitCode})\n`);
+          process.stderr.write(`[local] the server container stopped (exit ${state?.ExitCode ?? 'unknown'})\n`);
           resolve();
         }
       }, 2000);

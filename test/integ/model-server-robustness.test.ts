@@ -126,7 +126,7 @@ end
     expect(ok).toBeGreaterThan(LOAD_SECONDS * 100);
     expect(bad).toBeGreaterThan(LOAD_SECONDS * 100);
     expect(out).not.toMatch(/Socket errors/);
-    expect(healthStatuses.length).toBeGreaterThanOrEqual(LOAD_SECONDS - 5);
+    expect(healthStatuses.length).toBeGreaterThanOrEqual(LOAD_SECONDS / 2); // polled about once a second
     expect(new Set(healthStatuses)).toEqual(new Set([200]));
     // Stable memory: no growth with the request count (a leak of even 1 KiB per request would show).
     expect(rssAfter - rssBefore).toBeLessThan(30 * 1024);
