@@ -125,6 +125,7 @@ async function main(): Promise<number> {
     say(`model ${options.model} is at ${uri} on the embedded S3 server (${s3.endpoint})`);
 
     const { fetcher, server } = modelTaskContainers(uri, sha256);
+    if (stopping) return 0;
     await createVolumes(runId, [fetcher, server]);
     const fetched = await docker(runArgs(fetcher, { runId, image: `cdk-model-serving/model-fetcher:local`, environment: s3.env() }), {
       timeoutMs: 600_000, onOutput: prefixed('[fetcher]', (s) => process.stdout.write(s)),

@@ -28,8 +28,18 @@ function startLocal(...args: string[]): Background {
   }));
 }
 
-/** Containers and volumes left by any `npm run local` run. */
+/** Containers and volumes left by any `npm run local` run, once Docker has had 10 s to finish removing. */
 async function leftovers(): Promise<string[]> {
+  let found: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    found = await listLeftovers();
+    if (found.length === 0) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return found;
+}
+
+async function listLeftovers(): Promise<string[]> {
   const containers = (await docker(['ps', '-a', '--filter', 'label=cdk-model-serving.run', '--format', '{{.Label "cdk-model-serving.run"}}'])).stdout;
   const volumes = (await docker(['volume', 'ls', '--filter', 'label=cdk-model-serving.run', '--format', '{{.Label "cdk-model-serving.run"}}'])).stdout;
   return `${containers}\n${volumes}`.split('\n').filter((l) => l.startsWith('local-'));
@@ -61,7 +71,7 @@ test.each([
     expect(result.body).toMatchObject({ prediction: 'virginica' });
     expect(local.output).toMatch(/^\[fetcher\] model-fetcher: done: \d+ file\(s\)/m);
     expect(local.output).toMatch(/^\[server\] .*model loaded from \/models\/.*iris\.joblib/m);
-    expect(await leftovers()).not.toEqual([]);
+    expect(await listLeftovers()).not.toEqual([]);
   } finally {
     process.kill(-local.child.pid!, signal);
   }

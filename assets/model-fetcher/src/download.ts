@@ -23,6 +23,12 @@ export interface DownloadOptions {
   readonly progress: Progress;
 }
 
+/** What a listing says of an object. */
+export interface ListedObject {
+  readonly size: number;
+  readonly etag?: string;
+}
+
 export interface DownloadedObject {
   readonly bytes: number;
   /** How the content was verified, for the summary line. */
@@ -38,9 +44,12 @@ export interface DownloadedObject {
  * has one, else the exact length of every range) and only then renamed into place; a failure
  * never leaves anything at `destFile` or beside it.
  */
-export async function downloadObject(client: S3Client, bucket: string, key: string, destFile: string, options: DownloadOptions): Promise<DownloadedObject> {
+export async function downloadObject(
+  client: S3Client, bucket: string, key: string, destFile: string, options: DownloadOptions, listed?: ListedObject,
+): Promise<DownloadedObject> {
   const uri = formatS3Uri(bucket, key);
-  const head = await withRetries(`${uri}: HEAD`, options.deadline, () =>
+  // A listing already gave size and ETag: no HEAD (half the requests for a prefix of small files).
+  const head = listed ? { ContentLength: listed.size, ETag: listed.etag, ChecksumSHA256: undefined, ChecksumType: undefined } : await withRetries(`${uri}: HEAD`, options.deadline, () =>
     client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' })))
     .catch(async (err) => {
       // A HEAD's 404 has no body to say whether the key or the bucket is missing: ask.

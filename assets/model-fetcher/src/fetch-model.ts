@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { FetcherConfig } from './config';
-import { downloadObject, DownloadOptions } from './download';
+import { downloadObject, DownloadOptions, ListedObject } from './download';
 import { FetchError } from './errors';
 import { Progress } from './progress';
 import { Deadline, Semaphore, withRetries } from './retry';
@@ -67,35 +67,35 @@ async function downloadArchive(
 async function downloadPrefix(
   client: S3Client, bucket: string, prefix: string, staging: string, options: DownloadOptions,
 ): Promise<FetchSummary> {
-  const keys = await listKeys(client, bucket, prefix, options.deadline);
-  if (keys.length === 0) throw new FetchError(`${formatS3Uri(bucket, prefix)}: no objects under this prefix`);
+  const objects = await listObjects(client, bucket, prefix, options.deadline);
+  if (objects.length === 0) throw new FetchError(`${formatS3Uri(bucket, prefix)}: no objects under this prefix`);
 
   let bytes = 0;
   // Objects start in parallel; the shared semaphore bounds the GETs actually in flight.
   const objectOptions = { ...options, expectedSha256: undefined };
-  await runPool(keys, PREFIX_OBJECTS_IN_PROGRESS, async (key) => {
+  await runPool(objects, PREFIX_OBJECTS_IN_PROGRESS, async ({ key, ...listed }) => {
     const dest = path.join(staging, relativeModelPath(bucket, prefix, key));
-    const result = await downloadObject(client, bucket, key, dest, objectOptions).catch((err: unknown) => {
+    const result = await downloadObject(client, bucket, key, dest, objectOptions, listed).catch((err: unknown) => {
       throw err instanceof FetchError ? err : new ObjectError(bucket, key, err);
     });
     bytes += result.bytes;
   });
-  return { files: keys.length, bytes, verifiedBy: 'size of each object' };
+  return { files: objects.length, bytes, verifiedBy: 'size of each object' };
 }
 
-/** Every object key below `prefix`, following continuation tokens; folder markers are skipped. */
-async function listKeys(client: S3Client, bucket: string, prefix: string, deadline: Deadline): Promise<string[]> {
-  const keys: string[] = [];
+/** Every object below `prefix`, following continuation tokens; folder markers are skipped. */
+async function listObjects(client: S3Client, bucket: string, prefix: string, deadline: Deadline): Promise<Array<ListedObject & { key: string }>> {
+  const objects: Array<ListedObject & { key: string }> = [];
   let token: string | undefined;
   do {
     const page = await withRetries(`${formatS3Uri(bucket, prefix)}: list`, deadline, () =>
       client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })));
     for (const object of page.Contents ?? []) {
-      if (object.Key && !object.Key.endsWith('/')) keys.push(object.Key);
+      if (object.Key && !object.Key.endsWith('/')) objects.push({ key: object.Key, size: object.Size ?? 0, etag: object.ETag });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
-  return keys;
+  return objects;
 }
 
 /** The key's path below the prefix, refused when it would escape the model directory. */
