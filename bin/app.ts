@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { ModelImageRepository } from '../lib';
 import { ModelServingExampleStack } from './example-stack';
 
 /**
@@ -12,17 +13,34 @@ import { ModelServingExampleStack } from './example-stack';
  *   npx cdk deploy -c stackName=iris-prod            # another stack name
  *   npx cdk deploy -c compute=gpu                    # EC2 GPU capacity (g4dn.xlarge) instead of Fargate
  *   npx cdk deploy -c compute=gpu -c instanceType=g5.xlarge -c spot=true
+ *   npx cdk deploy -c modelVersion=iris-2026-11          # recorded in the server image's labels
+ *
+ * The CI setup (see .github/workflows/deploy.yml) adds the model image's own ECR repository, in a
+ * stack of its own (`<stackName>Images`) that deploys first:
+ *
+ *   npx cdk deploy --all -c imageRepository=iris-model-server --no-asset-prebuild
  */
 const app = new App();
 const context = (key: string): string | undefined => app.node.tryGetContext(key) || undefined;
+const stackName = context('stackName') ?? 'ModelServing';
+const env: StackProps['env'] = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
 
-new ModelServingExampleStack(app, context('stackName') ?? 'ModelServing', {
+const repositoryName = context('imageRepository');
+const images = repositoryName ? new Stack(app, `${stackName}Images`, {
+  env, description: `ECR repository ${repositoryName} for the ${stackName} model images`,
+}) : undefined;
+const repository = images && new ModelImageRepository(images, 'ModelImages', { repositoryName: repositoryName! });
+
+const serving = new ModelServingExampleStack(app, stackName, {
   modelPath: context('modelPath'),
   modelUri: context('modelUri'),
+  modelVersion: context('modelVersion'),
   compute: context('compute'),
   instanceType: context('instanceType'),
   spot: context('spot') === undefined ? undefined : String(context('spot')) === 'true',
-  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  synthesizer: repository?.stackSynthesizer(),
+  env,
 });
+if (images) serving.addStackDependency(images, 'the model images are pushed to its repository');
 
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

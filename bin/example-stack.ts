@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { Stack, StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import { FargateModelService, GpuModelService, ModelServiceBase, ModelSource } from '../lib';
+import { FargateModelService, GpuModelService, ModelServiceBase, ModelSource, ServingImage } from '../lib';
 
 /** The sample model shipped with the library: an iris classifier. */
 export const SAMPLE_MODEL = path.join(__dirname, '..', 'assets', 'sample-model', 'iris.joblib');
@@ -18,6 +18,11 @@ export interface ModelServingExampleStackProps extends StackProps {
    * @default - none: modelPath is used
    */
   readonly modelUri?: string;
+  /**
+   * The model version, recorded in the server image (label `ai.model.version`, MODEL_VERSION).
+   * @default 'unversioned'
+   */
+  readonly modelVersion?: string;
   /**
    * `cpu` for Fargate, `gpu` for EC2 GPU capacity.
    * @default 'cpu'
@@ -49,15 +54,17 @@ export class ModelServingExampleStack extends Stack {
       : ModelSource.fromAsset(props.modelPath ?? SAMPLE_MODEL);
 
     const compute = props.compute ?? 'cpu';
+    const image = ServingImage.fromModelServer({ gpu: compute === 'gpu', modelVersion: props.modelVersion });
     if (compute === 'gpu') {
       this.modelService = new GpuModelService(this, 'Model', {
         model,
+        image,
         instanceType: props.instanceType ? new ec2.InstanceType(props.instanceType) : undefined,
         spot: props.spot,
       });
     } else if (compute === 'cpu') {
       if (props.instanceType || props.spot) throw new Error("'-c instanceType' and '-c spot' apply to '-c compute=gpu' only");
-      this.modelService = new FargateModelService(this, 'Model', { model });
+      this.modelService = new FargateModelService(this, 'Model', { model, image });
     } else {
       throw new Error(`'-c compute' must be 'cpu' (Fargate) or 'gpu' (EC2 GPU capacity), got '${compute}'`);
     }

@@ -48,7 +48,7 @@ describe('with the seed chapter\'s RandomForest', () => {
   test('GET /health reports the loaded model', async () => {
     const health = await http(`${server.url}/health`);
     expect(health.status).toBe(200);
-    expect(health.body).toMatchObject({ status: 'ok', loader: 'joblib', type: 'RandomForestClassifier' });
+    expect(health.body).toMatchObject({ status: 'ok', loader: 'joblib', type: 'RandomForestClassifier', n_features: 4 });
   });
 
   test('one row: the prediction and probabilities are scikit-learn\'s own', async () => {

@@ -61,7 +61,8 @@ def create_app(state: ModelState, max_body_bytes: int, load_wait_seconds: float 
             response = jsonify(body)
             response.status_code = 503
             return response
-        return jsonify({"status": "ok", "model": model.path, "loader": model.loader, **model.info})
+        # n_features lets a client (the CLI's smoke test) build a valid request without knowing the model.
+        return jsonify({"status": "ok", "model": model.path, "loader": model.loader, "n_features": model.n_features, **model.info})
 
     @app.post("/predict")
     def predict():

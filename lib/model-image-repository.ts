@@ -1,0 +1,126 @@
+import { DefaultStackSynthesizer, DefaultStackSynthesizerProps, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { checkIntRange, InvalidPropError } from './validation';
+
+/** Properties of a {@link ModelImageRepository}. */
+export interface ModelImageRepositoryProps {
+  /**
+   * The repository name. It is a literal, not a token: the serving stacks' synthesizer writes it
+   * into their asset manifests, which cdk-assets reads before anything is deployed.
+   */
+  readonly repositoryName: string;
+  /**
+   * How many images the repository keeps; older ones expire. Count every image a deployment may
+   * still need (a rollback target, a task definition that scales out later), and remember that
+   * each service publishes two images (server and model fetcher).
+   * @default 50
+   */
+  readonly maxImageCount?: number;
+  /**
+   * How the images are encrypted at rest.
+   * @default ecr.RepositoryEncryption.KMS
+   */
+  readonly encryption?: ecr.RepositoryEncryption;
+  /**
+   * The KMS key, with KMS encryption.
+   * @default - the AWS-managed key for ECR (aws/ecr)
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * The qualifier of the CDK bootstrap stack whose image-publishing role pushes the images, as
+   * `cdk bootstrap --qualifier` set it.
+   * @default - the `@aws-cdk/core:bootstrapQualifier` context value, else 'hnb659fds'
+   */
+  readonly bootstrapQualifier?: string;
+  /**
+   * What happens to the repository and its images when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** What ECR allows in a repository name. */
+const REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+
+/**
+ * An ECR repository of its own for the model images, set up for a CI pipeline that publishes
+ * first, gates on the scan and deploys after: scan on push, immutable tags, encryption at rest, a
+ * lifecycle rule that keeps the last images, and push access for the CDK bootstrap
+ * image-publishing role that `cdk-assets` (and `cdk-model-serving publish`) assume.
+ *
+ * Deploy it in its own stack, before the serving stacks, and give those stacks
+ * {@link stackSynthesizer}: cdk-assets then pushes their image assets here, each tagged with its
+ * content hash (immutable), and the task definitions name that tag.
+ */
+export class ModelImageRepository extends Construct {
+  public readonly repository: ecr.Repository;
+  public readonly repositoryName: string;
+
+  constructor(scope: Construct, id: string, props: ModelImageRepositoryProps) {
+    super(scope, id);
+    const where = `ModelImageRepository ${this.node.path}`;
+    if (Token.isUnresolved(props.repositoryName) || !REPOSITORY_NAME.test(props.repositoryName) || props.repositoryName.length > 256) {
+      throw new InvalidPropError(where, 'repositoryName',
+        `must be a literal ECR repository name (lowercase letters, digits, '.', '_', '-' and '/' between them, up to 256 characters), got '${props.repositoryName}'`);
+    }
+    checkIntRange(where, 'maxImageCount', props.maxImageCount, 1, 10_000);
+    const encryption = props.encryption ?? ecr.RepositoryEncryption.KMS;
+    if (props.encryptionKey && encryption !== ecr.RepositoryEncryption.KMS) {
+      throw new InvalidPropError(where, 'encryptionKey', `needs encryption RepositoryEncryption.KMS, got ${encryption.value}`);
+    }
+
+    this.repositoryName = props.repositoryName;
+    this.repository = new ecr.Repository(this, 'Repository', {
+      repositoryName: props.repositoryName,
+      imageScanOnPush: true,
+      imageTagMutability: ecr.TagMutability.IMMUTABLE,
+      encryption,
+      encryptionKey: props.encryptionKey,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        { rulePriority: 1, description: 'Untagged images (an interrupted push) expire after a day', tagStatus: ecr.TagStatus.UNTAGGED, maxImageAge: Duration.days(1) },
+        { rulePriority: 2, description: `Keep the last ${props.maxImageCount ?? 50} images`, tagStatus: ecr.TagStatus.ANY, maxImageCount: props.maxImageCount ?? 50 },
+      ],
+    });
+
+    const stack = Stack.of(this);
+    const qualifier = props.bootstrapQualifier
+      ?? this.node.tryGetContext('@aws-cdk/core:bootstrapQualifier')
+      ?? DefaultStackSynthesizer.DEFAULT_QUALIFIER;
+    const publishingRole = stack.formatArn({
+      service: 'iam', region: '', resource: 'role',
+      resourceName: `cdk-${qualifier}-image-publishing-role-${stack.account}-${stack.region}`,
+    });
+    this.repository.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'CdkImagePublishing',
+      principals: [new iam.ArnPrincipal(publishingRole)],
+      actions: [
+        // What `docker push` and cdk-assets' existence check need ...
+        'ecr:BatchCheckLayerAvailability', 'ecr:InitiateLayerUpload', 'ecr:UploadLayerPart', 'ecr:CompleteLayerUpload',
+        'ecr:PutImage', 'ecr:DescribeImages', 'ecr:DescribeRepositories',
+        // ... what `publish --add-tag` reads to tag an image again, and what `scan-gate` reads.
+        'ecr:BatchGetImage', 'ecr:DescribeImageScanFindings',
+      ],
+    }));
+  }
+
+  /**
+   * A synthesizer for the stacks whose image assets belong in this repository. Make those stacks
+   * depend on this one's stack, so that `cdk deploy --all` creates the repository first.
+   */
+  public stackSynthesizer(props: DefaultStackSynthesizerProps = {}): DefaultStackSynthesizer {
+    return ModelImageRepository.stackSynthesizer(this.repositoryName, props);
+  }
+
+  /** {@link stackSynthesizer} for a repository named by a stack elsewhere in the app. */
+  public static stackSynthesizer(repositoryName: string, props: DefaultStackSynthesizerProps = {}): DefaultStackSynthesizer {
+    if (props.imageAssetsRepositoryName && props.imageAssetsRepositoryName !== repositoryName) {
+      throw new InvalidPropError('ModelImageRepository.stackSynthesizer', 'imageAssetsRepositoryName',
+        `is set by this method to '${repositoryName}'; leave it out, got '${props.imageAssetsRepositoryName}'`);
+    }
+    return new DefaultStackSynthesizer({ ...props, imageAssetsRepositoryName: repositoryName });
+  }
+}
