@@ -12,8 +12,11 @@ import { LocalRegistry } from './registry';
  * scripted per image digest.
  */
 export const ACCOUNT = '123456789012';
-/** What AssumeRole hands out, so a test can tell calls made under the assumed role. */
-export const ASSUMED_ACCESS_KEY = 'ASIAEMULATEDROLE0001';
+/**
+ * What AssumeRole hands out, so a test can tell calls made under the assumed role. It is also the
+ * one key pair the local S3 server (s3rver) accepts, so that the role can upload file assets there.
+ */
+export const ASSUMED_ACCESS_KEY = 'S3RVER';
 
 export interface ScanScript {
   /** Answers IN_PROGRESS this many times (Infinity: never completes) before the final status. */
@@ -117,7 +120,7 @@ export class EmulatedEcr {
     if (action === 'AssumeRole') {
       const expiration = new Date(Date.now() + 3600_000).toISOString();
       return `<AssumeRoleResponse xmlns="${ns}"><AssumeRoleResult><Credentials><AccessKeyId>${ASSUMED_ACCESS_KEY}</AccessKeyId>` +
-        `<SecretAccessKey>emulated-role-secret</SecretAccessKey><SessionToken>emulated-session</SessionToken><Expiration>${expiration}</Expiration></Credentials>` +
+        `<SecretAccessKey>S3RVER</SecretAccessKey><SessionToken>emulated-session</SessionToken><Expiration>${expiration}</Expiration></Credentials>` +
         `<AssumedRoleUser><Arn>${form.get('RoleArn')}/session</Arn><AssumedRoleId>AROAEMULATED:session</AssumedRoleId></AssumedRoleUser></AssumeRoleResult>` +
         '<ResponseMetadata><RequestId>2</RequestId></ResponseMetadata></AssumeRoleResponse>';
     }

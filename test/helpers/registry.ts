@@ -60,6 +60,16 @@ export class LocalRegistry {
     return { body: await response.text(), mediaType: response.headers.get('content-type')!, digest: response.headers.get('docker-content-digest')! };
   }
 
+  /** The image configuration (labels, user, command, ...) of an image, read from the registry itself. */
+  async imageConfig(repository: string, reference: string): Promise<any> {
+    const manifest = await this.manifest(repository, reference);
+    if (!manifest) throw new Error(`no manifest ${repository}:${reference} in the registry`);
+    const config = JSON.parse(manifest.body).config?.digest;
+    const response = await fetch(`http://${this.host}/v2/${repository}/blobs/${config}`, { signal: AbortSignal.timeout(5000) });
+    if (!response.ok) throw new Error(`no config blob ${config} for ${repository}:${reference}: ${response.status}`);
+    return (await response.json()).config;
+  }
+
   async putManifest(repository: string, tag: string, body: string, mediaType: string): Promise<string> {
     const response = await fetch(`http://${this.host}/v2/${repository}/manifests/${tag}`, {
       method: 'PUT', headers: { 'content-type': mediaType }, body, signal: AbortSignal.timeout(5000),
