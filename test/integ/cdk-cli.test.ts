@@ -63,3 +63,23 @@ test('cdk synth -c compute=gpu gives the GPU service with the same model wiring,
   expect(server.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '1' }]);
   expect(fetcherEnv(t).MODEL_SHA256).toMatch(/^[0-9a-f]{64}$/);
 }, 180_000);
+
+test('cdk synth -c imageRepository=... adds the image repository stack, which the serving stack waits for and pushes to', async () => {
+  const result = await cdkSynth('imageRepository=iris-model-server', 'modelVersion=iris-7');
+  expect(result.stderr).not.toMatch(/ERROR|Validation failed/);
+  expect(result.code).toBe(0);
+  const images = JSON.parse(fs.readFileSync(path.join(result.out, 'ModelServingImages.template.json'), 'utf8'));
+  const repo = Object.values(images.Resources).find((r: any) => r.Type === 'AWS::ECR::Repository') as any;
+  expect(repo.Properties).toMatchObject({ RepositoryName: 'iris-model-server', ImageTagMutability: 'IMMUTABLE', ImageScanningConfiguration: { ScanOnPush: true } });
+
+  const manifest = JSON.parse(fs.readFileSync(path.join(result.out, 'manifest.json'), 'utf8'));
+  expect(manifest.artifacts.ModelServing.dependencies).toContain('ModelServingImages');
+  const assets = JSON.parse(fs.readFileSync(path.join(result.out, 'ModelServing.assets.json'), 'utf8'));
+  const images_ = Object.values<any>(assets.dockerImages);
+  expect(images_.map((i) => Object.values<any>(i.destinations)[0].repositoryName)).toEqual(['iris-model-server', 'iris-model-server']);
+  const server = images_.find((i) => i.displayName === 'Model/Task/Server/AssetImage');
+  expect(server.source.dockerBuildArgs).toMatchObject({ MODEL_VERSION: 'iris-7' });
+
+  const report = JSON.parse(fs.readFileSync(path.join(result.out, 'validation-report.json'), 'utf8'));
+  expect(report.pluginReports.filter((r: any) => r.conclusion !== 'success')).toEqual([]);
+}, 180_000);
