@@ -37,6 +37,7 @@ async function main(): Promise<void> {
   requireTool('aws', "the AWS CLI ('pip install awscli' or Debian's awscli)");
   requireTool('rclone', "'apt-get install -y rclone'");
   requireTool('/usr/bin/time', "'apt-get install -y time'");
+  requireTool('curl', "'apt-get install -y curl' (7.75 or later, for --aws-sigv4)");
   if (!fs.existsSync(FETCHER)) throw new Error(`${FETCHER} is missing: run 'npm run build'`);
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-fetch-'));
@@ -78,6 +79,12 @@ async function main(): Promise<void> {
         results[what][name] = timed(cmd, args, env, clean);
       }
     }
+    // The server's own ceiling: 8 parallel ranged GETs by curl, straight into /dev/null (no disk,
+    // no hashing, no SDK). No client can download faster from this server on this machine.
+    const part = Math.ceil((OBJECT_MIB * 2 ** 20) / 8);
+    const curls = Array.from({ length: 8 }, (_, i) => `curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER -r ${i * part}-${(i + 1) * part - 1} -o /dev/null ${s3.endpoint}/${BUCKET}/big/model.bin &`).join(' ');
+    process.stderr.write('  server ceiling: object...\n');
+    results.object['ceiling: 8 curl > null'] = timed('sh', ['-c', `${curls} wait`], baseEnv, clean);
     clean();
 
     console.log(`\nbench:fetch: s3rver on 127.0.0.1, best of ${RUNS} run(s), ${os.cpus().length} CPUs\n`);
@@ -92,6 +99,10 @@ async function main(): Promise<void> {
       }
       console.log('');
     }
+    const ceiling = results.object['ceiling: 8 curl > null'].seconds;
+    const target = results.object['aws s3 cp'].seconds / 2;
+    console.log(`2x aws s3 cp on the object means ${target.toFixed(2)} s; this server delivers it in ${ceiling.toFixed(2)} s at best` +
+      (ceiling > target ? ': the target is out of reach of any client here, bound by the S3 server on these CPUs.' : '.'));
   } finally {
     await s3.stop();
     fs.rmSync(work, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { DescribeImageScanFindingsCommand, DescribeImageScanFindingsCommandOutpu
 import { assetManifests, imageDestinations } from './assembly';
 import { EcrAccess, ecrClient } from './aws';
 import { CliError, UsageError } from './errors';
+import { positiveSeconds } from './options';
 import { table } from './table';
 
 export const SCAN_GATE_USAGE = `Usage:
@@ -73,8 +74,8 @@ export async function scanGate(argv: string[]): Promise<number> {
   });
   const threshold = values.severity!.toUpperCase();
   if (!SEVERITIES.includes(threshold as Severity)) throw new UsageError(`--severity must be one of ${SEVERITIES.join(', ')}, got '${values.severity}'`);
-  const timeout = seconds('--timeout', values.timeout!);
-  const interval = seconds('--interval', values.interval!);
+  const timeout = positiveSeconds('--timeout', values.timeout!);
+  const interval = positiveSeconds('--interval', values.interval!);
   const ignored = new Set(values.ignore);
   const targets = await resolveTargets(values);
   if (targets.length === 0) throw new CliError(`the assembly in ${values.app ?? 'cdk.out'} has no image assets to gate`);
@@ -103,12 +104,6 @@ export async function scanGate(argv: string[]): Promise<number> {
   }
   if (!values.json) process.stdout.write(`scan gate passed: no findings at or above ${threshold}\n`);
   return 0;
-}
-
-function seconds(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of seconds, got '${value}'`);
-  return n;
 }
 
 async function resolveTargets(values: Record<string, unknown>): Promise<Target[]> {

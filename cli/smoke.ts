@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CliError, oneLine, UsageError } from './errors';
+import { positiveSeconds } from './options';
 
 export const SMOKE_USAGE = `Usage:
   cdk-model-serving smoke --url URL [options]
@@ -36,9 +37,9 @@ export async function smoke(argv: string[]): Promise<number> {
     strict: true,
   });
   const base = endpoint(values).replace(/\/+$/, '');
-  const timeout = seconds('--timeout', values.timeout!);
-  const interval = seconds('--interval', values.interval!);
-  const requestTimeout = seconds('--request-timeout', values['request-timeout']!);
+  const timeout = positiveSeconds('--timeout', values.timeout!);
+  const interval = positiveSeconds('--interval', values.interval!);
+  const requestTimeout = positiveSeconds('--request-timeout', values['request-timeout']!);
   if (values.payload && values['payload-file']) throw new UsageError('give either --payload or --payload-file, not both');
   let payload = values['payload-file'] ? readPayloadFile(values['payload-file']) : values.payload;
   if (payload !== undefined) parsePayload(payload, values['payload-file'] ? values['payload-file'] : '--payload');
@@ -77,12 +78,6 @@ export async function smoke(argv: string[]): Promise<number> {
   const what = checkShape(request, answer);
   process.stdout.write(`smoke test passed: ${base} healthy after ${healthySeconds} s; POST /predict answered ${what} in ${ms} ms\n`);
   return 0;
-}
-
-function seconds(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of seconds, got '${value}'`);
-  return n;
 }
 
 /** The endpoint URL: given, or read from `cdk deploy --outputs-file`. */

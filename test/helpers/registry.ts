@@ -67,7 +67,7 @@ export class LocalRegistry {
     const config = JSON.parse(manifest.body).config?.digest;
     const response = await fetch(`http://${this.host}/v2/${repository}/blobs/${config}`, { signal: AbortSignal.timeout(5000) });
     if (!response.ok) throw new Error(`no config blob ${config} for ${repository}:${reference}: ${response.status}`);
-    return (await response.json()).config;
+    return ((await response.json()) as { config: any }).config;
   }
 
   async putManifest(repository: string, tag: string, body: string, mediaType: string): Promise<string> {
