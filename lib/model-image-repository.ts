@@ -58,6 +58,8 @@ const REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a
 export class ModelImageRepository extends Construct {
   public readonly repository: ecr.Repository;
   public readonly repositoryName: string;
+  /** The bootstrap qualifier whose image-publishing role may push here. */
+  public readonly bootstrapQualifier: string;
 
   constructor(scope: Construct, id: string, props: ModelImageRepositoryProps) {
     super(scope, id);
@@ -87,7 +89,7 @@ export class ModelImageRepository extends Construct {
     });
 
     const stack = Stack.of(this);
-    const qualifier = props.bootstrapQualifier
+    const qualifier = this.bootstrapQualifier = props.bootstrapQualifier
       ?? this.node.tryGetContext('@aws-cdk/core:bootstrapQualifier')
       ?? DefaultStackSynthesizer.DEFAULT_QUALIFIER;
     const publishingRole = stack.formatArn({
@@ -112,7 +114,12 @@ export class ModelImageRepository extends Construct {
    * depend on this one's stack, so that `cdk deploy --all` creates the repository first.
    */
   public stackSynthesizer(props: DefaultStackSynthesizerProps = {}): DefaultStackSynthesizer {
-    return ModelImageRepository.stackSynthesizer(this.repositoryName, props);
+    // The role that pushes must be the one the repository admits: one bootstrap qualifier.
+    if (props.qualifier && props.qualifier !== this.bootstrapQualifier) {
+      throw new InvalidPropError(`ModelImageRepository ${this.node.path}`, 'qualifier',
+        `must be the repository's bootstrapQualifier '${this.bootstrapQualifier}', got '${props.qualifier}'; set bootstrapQualifier on the repository instead`);
+    }
+    return ModelImageRepository.stackSynthesizer(this.repositoryName, { qualifier: this.bootstrapQualifier, ...props });
   }
 
   /** {@link stackSynthesizer} for a repository named by a stack elsewhere in the app. */

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, DefaultStackSynthesizer, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -128,6 +128,15 @@ describe('the serving stack, with the repository\'s synthesizer', () => {
       },
     });
     expect(assembly.getStackByName('Serving').dependencies.map((d) => d.id)).toContain('Images');
+  });
+
+  test('the synthesizer uses the bootstrap qualifier the repository admits', () => {
+    const stack = newStack();
+    const repository = new ModelImageRepository(stack, 'Images', { repositoryName: 'iris', bootstrapQualifier: 'team42' });
+    const serving = new Stack(stack.node.root as App, 'Serving', { env: ENV, synthesizer: repository.stackSynthesizer() });
+    expect((serving.synthesizer as DefaultStackSynthesizer).deployRoleArn).toContain(':role/cdk-team42-deploy-role-');
+    expect(() => repository.stackSynthesizer({ qualifier: 'other' }))
+      .toThrow("invalid 'qualifier': must be the repository's bootstrapQualifier 'team42', got 'other'; set bootstrapQualifier on the repository instead");
   });
 
   test('the synthesizer names the repository itself', () => {
