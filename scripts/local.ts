@@ -74,7 +74,9 @@ async function main(): Promise<number> {
   let s3: LocalS3 | undefined;
   let logs: ReturnType<typeof spawn> | undefined;
   let watch: NodeJS.Timeout | undefined;
-  let stopping = false;
+  // Set by a signal: the cleanup it started, resolving to the exit code. Every path that notices
+  // it waits for it, so the process never exits while containers or volumes are being removed.
+  let stopped: Promise<number> | undefined;
 
   const cleanup = async () => {
     clearInterval(watch);
@@ -83,13 +85,13 @@ async function main(): Promise<number> {
     await s3?.stop();
   };
   const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (stopped) return;
     say(`${signal}: stopping and removing the containers, volumes and S3 server of this run`);
-    cleanup().then(() => process.exit(0), (err) => {
+    stopped = cleanup().then(() => 0, (err) => {
       process.stderr.write(`[local] cleanup failed: ${err.message}\n`);
-      process.exit(1);
+      return 1;
     });
+    void stopped.then((code) => process.exit(code));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -125,7 +127,7 @@ async function main(): Promise<number> {
     say(`model ${options.model} is at ${uri} on the embedded S3 server (${s3.endpoint})`);
 
     const { fetcher, server } = modelTaskContainers(uri, sha256);
-    if (stopping) return 0;
+    if (stopped) return stopped;
     await createVolumes(runId, [fetcher, server]);
     const fetched = await docker(runArgs(fetcher, { runId, image: `cdk-model-serving/model-fetcher:local`, environment: s3.env() }), {
       timeoutMs: 600_000, onOutput: prefixed('[fetcher]', (s) => process.stdout.write(s)),
@@ -144,7 +146,7 @@ async function main(): Promise<number> {
     const url = `http://127.0.0.1:${options.port}`;
     const deadline = Date.now() + 120_000;
     for (;;) {
-      if (stopping) return 0;
+      if (stopped) return stopped;
       const state = JSON.parse(await dockerOk(['inspect', id]))[0].State;
       if (!state.Running) throw new Error(`the server container exited with code ${state.ExitCode}`);
       try {
@@ -159,7 +161,7 @@ async function main(): Promise<number> {
     await new Promise<void>((resolve) => {
       watch = setInterval(async () => {
         const state = JSON.parse((await docker(['inspect', id])).stdout || '[]')[0]?.State;
-        if (!stopping && !state?.Running) {
+        if (!stopped && !state?.Running) {
           clearInterval(watch);
           process.stderr.write(`[local] the server container stopped (exit ${state?.ExitCode ?? 'unknown'})\n`);
           resolve();
@@ -169,7 +171,7 @@ async function main(): Promise<number> {
     await cleanup();
     return 1;
   } catch (err) {
-    if (stopping) return 0;
+    if (stopped) return stopped;
     process.stderr.write(`[local] error: ${(err as Error).message}\n`);
     await cleanup();
     return err instanceof UsageError ? 2 : 1;
