@@ -14,6 +14,16 @@ export interface EcrAccess {
  * AWS_ENDPOINT_URL_ECR / AWS_ENDPOINT_URL_STS variables.
  */
 export function ecrClient(access: EcrAccess = {}): ECRClient {
+  // One client per region and role: several images in one repository share its role session and connections.
+  const key = JSON.stringify([access.region, access.assumeRoleArn, access.assumeRoleExternalId]);
+  let client = clients.get(key);
+  if (!client) clients.set(key, client = newEcrClient(access));
+  return client;
+}
+
+const clients = new Map<string, ECRClient>();
+
+function newEcrClient(access: EcrAccess): ECRClient {
   const base = fromNodeProviderChain({ clientConfig: { region: access.region } });
   const credentials = access.assumeRoleArn
     ? fromTemporaryCredentials({

@@ -19,7 +19,7 @@ shipped it. Several images share a repository, and tags there never move from on
 const IMAGE_TAG = /^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$/;
 
 /** Manifest types that BatchGetImage may return; the new tag keeps the image's own. */
-const MANIFEST_TYPES = [
+export const MANIFEST_TYPES = [
   'application/vnd.docker.distribution.manifest.v2+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
   'application/vnd.oci.image.manifest.v1+json',

@@ -41,22 +41,22 @@ export async function smoke(argv: string[]): Promise<number> {
   const interval = positiveSeconds('--interval', values.interval!);
   const requestTimeout = positiveSeconds('--request-timeout', values['request-timeout']!);
   if (values.payload && values['payload-file']) throw new UsageError('give either --payload or --payload-file, not both');
-  let payload = values['payload-file'] ? readPayloadFile(values['payload-file']) : values.payload;
-  if (payload !== undefined) parsePayload(payload, values['payload-file'] ? values['payload-file'] : '--payload');
+  const given = values['payload-file'] ? readPayloadFile(values['payload-file']) : values.payload;
+  let request = given === undefined ? undefined : parsePayload(given, values['payload-file'] ?? '--payload');
 
   const started = Date.now();
   const health = await waitForHealth(`${base}${values['health-path']}`, { timeout, interval, requestTimeout });
   const healthySeconds = ((Date.now() - started) / 1000).toFixed(1);
   process.stderr.write(`${base}${values['health-path']} answered 200 after ${healthySeconds} s\n`);
 
-  if (payload === undefined) {
+  if (request === undefined) {
     const width = health?.n_features;
     if (!Number.isInteger(width) || width < 1) {
       throw new CliError(`${values['health-path']} does not say how many features the model takes (n_features): give --payload '{"instances": [[...]]}'`);
     }
-    payload = JSON.stringify({ instances: [Array(width).fill(0), Array(width).fill(0)] });
+    request = { instances: [Array(width).fill(0), Array(width).fill(0)] };
   }
-  const request = parsePayload(payload, '--payload');
+  const payload = given ?? JSON.stringify(request);
   const sent = Date.now();
   let response: Response;
   try {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { MANIFEST_TYPES } from '../../cli/publish';
 import { Background, freePort } from './processes';
 
 /**
@@ -83,10 +84,3 @@ export class LocalRegistry {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
-
-export const MANIFEST_TYPES = [
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-];
