@@ -3,14 +3,24 @@ import { setMaxListeners } from 'node:events';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { FetchError } from './errors';
+import { FileRange, FileWriter } from './file-range';
+import { HttpPool } from './http-pool';
 import { Progress } from './progress';
 import { Deadline, Semaphore, withRetries } from './retry';
 import { formatS3Uri } from './s3-location';
+import { UrlSigner } from './url-signer';
 
-/** Body chunks are written to disk in batches of about this size. */
-const WRITE_BATCH_BYTES = 1 << 20;
+/** How the fetcher talks to S3. */
+export interface S3Access {
+  /** The AWS SDK client: HEAD, LIST. */
+  readonly client: S3Client;
+  /** Presigned URLs for the GETs. */
+  readonly signer: UrlSigner;
+  /** The fetcher's own HTTP client for the GETs: object bytes go from socket to file with no copy in between. */
+  readonly http: HttpPool;
+}
 
 export interface DownloadOptions {
   /** SHA-256 (hex) the object must have. */
@@ -19,6 +29,12 @@ export interface DownloadOptions {
   readonly partSize: number;
   /** Shared bound on GET requests in flight. */
   readonly requests: Semaphore;
+  /**
+   * The destination lies in a staging directory that the caller made and discards on failure:
+   * write the file in place, without a temporary name.
+   * @default false
+   */
+  readonly staged?: boolean;
   readonly deadline: Deadline;
   readonly progress: Progress;
 }
@@ -45,8 +61,9 @@ export interface DownloadedObject {
  * never leaves anything at `destFile` or beside it.
  */
 export async function downloadObject(
-  client: S3Client, bucket: string, key: string, destFile: string, options: DownloadOptions, listed?: ListedObject,
+  s3: S3Access, bucket: string, key: string, destFile: string, options: DownloadOptions, listed?: ListedObject,
 ): Promise<DownloadedObject> {
+  const { client } = s3;
   const uri = formatS3Uri(bucket, key);
   // A listing already gave size and ETag: no HEAD (half the requests for a prefix of small files).
   const head = listed ? { ContentLength: listed.size, ETag: listed.etag, ChecksumSHA256: undefined, ChecksumType: undefined } : await withRetries(`${uri}: HEAD`, options.deadline, () =>
@@ -61,36 +78,41 @@ export async function downloadObject(
   const size = head.ContentLength ?? 0;
   const etag = head.ETag;
 
-  const dir = path.dirname(destFile);
-  await fs.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(destFile)}.partial-${randomBytes(6).toString('hex')}`);
-  const file = await fs.open(tmp, 'wx', 0o644);
+  // Inside a staging directory (made by the caller, discarded on failure) the file is written in
+  // place; elsewhere under a hidden temporary name, renamed only once complete and verified.
+  const target = options.staged ? destFile : path.join(path.dirname(destFile), `.${path.basename(destFile)}.partial-${randomBytes(6).toString('hex')}`);
+  if (!options.staged) await fs.mkdir(path.dirname(destFile), { recursive: true });
+  // Positional writes past the end extend the file: no preallocation needed.
+  const file = await fs.open(target, 'wx', 0o644);
   try {
-    await file.truncate(size);
     const ranges: Array<[number, number]> = [];
     for (let start = 0; start < size; start += options.partSize) ranges.push([start, Math.min(size, start + options.partSize) - 1]);
     options.progress.expect(size);
     // The first failure cancels the other ranges; all of them settle before the file is closed.
     const abort = new AbortController();
     setMaxListeners(0, abort.signal); // one listener per range in flight, by design
+    const url = s3.signer.urlFor(bucket, key);
+    const writer = new FileWriter(file.fd);
     let failure: unknown;
     await Promise.all(ranges.map(([start, end]) =>
       options.requests.use(() => (abort.signal.aborted ? Promise.resolve()
-        : fetchRange(client, bucket, key, etag, file, start, end, options, abort.signal)))
+        : fetchRange(s3, bucket, key, url, etag, writer, start, end, options, abort.signal)))
         .catch((err) => {
           if (failure === undefined) failure = err;
           abort.abort();
         })));
     if (failure !== undefined) throw failure;
-    await file.sync();
+    // No fsync: the model volume lives and dies with the task, and every task start downloads
+    // afresh, so durability across a host crash buys nothing; the rename below is what keeps a
+    // partial file from ever carrying the model's name. (An fsync costs ~0.3 s per GiB here.)
     await file.close();
 
-    const verifiedBy = await verify(uri, tmp, size, options.expectedSha256, head.ChecksumSHA256, head.ChecksumType);
-    await fs.rename(tmp, destFile);
+    const verifiedBy = await verify(uri, target, size, options.expectedSha256, head.ChecksumSHA256, head.ChecksumType);
+    if (target !== destFile) await fs.rename(target, destFile);
     return { bytes: size, verifiedBy };
   } catch (err) {
     await file.close().catch(() => undefined);
-    await fs.rm(tmp, { force: true });
+    await fs.rm(target, { force: true });
     throw err;
   }
 }
@@ -106,45 +128,19 @@ async function bucketExists(client: S3Client, bucket: string): Promise<boolean> 
 
 /** Fetches bytes [start, end] into the file at their offsets, resuming after partial bodies. */
 async function fetchRange(
-  client: S3Client, bucket: string, key: string, etag: string | undefined, file: fs.FileHandle,
+  s3: S3Access, bucket: string, key: string, url: () => Promise<URL>, etag: string | undefined, writer: FileWriter,
   start: number, end: number, options: DownloadOptions, signal: AbortSignal,
 ): Promise<void> {
-  let position = start;
+  const range = new FileRange(writer, start, end, (bytes) => options.progress.add(bytes));
   await withRetries(`${formatS3Uri(bucket, key)}: bytes ${start}-${end}`, options.deadline, async () => {
-    if (signal.aborted) throw new FetchError('cancelled: another range failed');
-    const response = await client.send(
-      new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${position}-${end}`, IfMatch: etag }), { abortSignal: signal });
-    // Positional writes through the shared handle: nothing here can close the file under the
-    // other ranges (a destroyed fs.WriteStream closes its descriptor, whatever autoClose says).
-    // Chunks are gathered into ~1 MiB vectored writes: fewer system calls and awaits per GiB.
-    let pending: Uint8Array[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      let buffers = pending;
-      let remaining = pendingBytes;
-      pending = [];
-      pendingBytes = 0;
-      while (remaining > 0) {
-        const { bytesWritten } = await file.writev(buffers, position);
-        position += bytesWritten;
-        remaining -= bytesWritten;
-        options.progress.add(bytesWritten);
-        if (remaining > 0) buffers = [Buffer.concat(buffers).subarray(bytesWritten)];
-      }
-    };
+    if (signal.aborted) throw new FetchError('cancelled: another part of the download failed');
     try {
-      for await (const chunk of response.Body as AsyncIterable<Uint8Array>) {
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
-      }
-    } finally {
-      // Whatever arrived before an error is kept: a retry resumes after it.
-      await flush();
-    }
-    if (position <= end) {
-      // The body ended early without an error: fetch the rest.
-      throw new FetchError(`body ended after ${position - start} of ${end - start + 1} bytes`, 1, true);
+      // Whatever arrived before a failure is written: a retry asks only for the rest.
+      await s3.http.get({ url: await url(), etag }, range, signal);
+    } catch (err) {
+      // S3 named the bucket's region: sign for it and go again at once.
+      if (s3.signer.followRegion(bucket, err)) throw new FetchError('the bucket is in another region', 1, true);
+      throw err;
     }
   });
 }

@@ -9,6 +9,22 @@ export class FetchError extends Error {
   }
 }
 
+/**
+ * An error answer from S3 to a GET the fetcher sent itself, shaped like the AWS SDK's service
+ * errors (`name` is S3's error code, `$metadata.httpStatusCode` the status), so retries and
+ * messages treat both alike. `bucketRegion` is S3's `x-amz-bucket-region` header: the bucket
+ * lives in another region than the request was signed for.
+ */
+export class S3ResponseError extends Error {
+  readonly $metadata: { readonly httpStatusCode: number };
+
+  constructor(status: number, code: string | undefined, message: string | undefined, readonly bucketRegion?: string) {
+    super(message || `HTTP ${status}`);
+    this.name = code || `HTTP${status}`;
+    this.$metadata = { httpStatusCode: status };
+  }
+}
+
 /** Turns an AWS SDK or network error into a short, specific cause. */
 export function describeCause(err: unknown): string {
   if (err instanceof FetchError) return err.message;

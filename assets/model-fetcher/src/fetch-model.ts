@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { FetcherConfig } from './config';
-import { downloadObject, DownloadOptions, ListedObject } from './download';
+import { downloadObject, DownloadOptions, ListedObject, S3Access } from './download';
 import { FetchError } from './errors';
 import { Progress } from './progress';
 import { Deadline, Semaphore, withRetries } from './retry';
@@ -25,7 +25,7 @@ export interface FetchSummary {
  * Multi-file models are assembled in a hidden staging directory and moved into place only
  * once every file is complete, so a failure leaves `modelDir` as it was.
  */
-export async function fetchModel(config: FetcherConfig, client: S3Client, progress: Progress): Promise<FetchSummary> {
+export async function fetchModel(config: FetcherConfig, s3: S3Access, progress: Progress): Promise<FetchSummary> {
   const { source, modelDir } = config;
   await fs.mkdir(modelDir, { recursive: true });
   const options: DownloadOptions = {
@@ -38,24 +38,24 @@ export async function fetchModel(config: FetcherConfig, client: S3Client, progre
 
   if (!source.isPrefix && !config.unpack) {
     const dest = path.join(modelDir, path.posix.basename(source.key));
-    const { bytes, verifiedBy } = await downloadObject(client, source.bucket, source.key, dest, options);
+    const { bytes, verifiedBy } = await downloadObject(s3, source.bucket, source.key, dest, options);
     return { files: 1, bytes, verifiedBy };
   }
 
   return withStagingDir(modelDir, async (staging) => {
     const summary = source.isPrefix
-      ? await downloadPrefix(client, source.bucket, source.key, staging, options)
-      : await downloadArchive(client, source.bucket, source.key, staging, options);
+      ? await downloadPrefix(s3, source.bucket, source.key, staging, options)
+      : await downloadArchive(s3, source.bucket, source.key, staging, options);
     await moveEntries(staging, modelDir);
     return summary;
   });
 }
 
 async function downloadArchive(
-  client: S3Client, bucket: string, key: string, staging: string, options: DownloadOptions,
+  s3: S3Access, bucket: string, key: string, staging: string, options: DownloadOptions,
 ): Promise<FetchSummary> {
   const archive = path.join(staging, '.archive.zip');
-  const { bytes, verifiedBy } = await downloadObject(client, bucket, key, archive, options);
+  const { bytes, verifiedBy } = await downloadObject(s3, bucket, key, archive, options);
   const files = await extractZip(archive, staging).catch((err: Error) => {
     throw new FetchError(`${formatS3Uri(bucket, key)}: ${err.message}`);
   });
@@ -65,17 +65,18 @@ async function downloadArchive(
 }
 
 async function downloadPrefix(
-  client: S3Client, bucket: string, prefix: string, staging: string, options: DownloadOptions,
+  s3: S3Access, bucket: string, prefix: string, staging: string, options: DownloadOptions,
 ): Promise<FetchSummary> {
-  const objects = await listObjects(client, bucket, prefix, options.deadline);
+  const objects = await listObjects(s3.client, bucket, prefix, options.deadline);
   if (objects.length === 0) throw new FetchError(`${formatS3Uri(bucket, prefix)}: no objects under this prefix`);
 
   let bytes = 0;
   // Objects start in parallel; the shared semaphore bounds the GETs actually in flight.
-  const objectOptions = { ...options, expectedSha256: undefined };
-  await runPool(objects, PREFIX_OBJECTS_IN_PROGRESS, async ({ key, ...listed }) => {
-    const dest = path.join(staging, relativeModelPath(bucket, prefix, key));
-    const result = await downloadObject(client, bucket, key, dest, objectOptions, listed).catch((err: unknown) => {
+  const objectOptions = { ...options, expectedSha256: undefined, staged: true };
+  const files = objects.map(({ key, ...listed }) => ({ key, listed, dest: path.join(staging, relativeModelPath(bucket, prefix, key)) }));
+  for (const dir of new Set(files.map(({ dest }) => path.dirname(dest)))) await fs.mkdir(dir, { recursive: true });
+  await runPool(files, PREFIX_OBJECTS_IN_PROGRESS, async ({ key, listed, dest }) => {
+    const result = await downloadObject(s3, bucket, key, dest, objectOptions, listed).catch((err: unknown) => {
       throw err instanceof FetchError ? err : new ObjectError(bucket, key, err);
     });
     bytes += result.bytes;

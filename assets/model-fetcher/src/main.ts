@@ -1,12 +1,36 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { loadConfig } from './config';
+import { FetcherConfig, loadConfig } from './config';
 import { describeCause, FetchError } from './errors';
 import { fetchModel, ObjectError } from './fetch-model';
+import { HttpPool } from './http-pool';
 import { Progress } from './progress';
 import { formatS3Uri } from './s3-location';
+import { UrlSigner } from './url-signer';
+
+const CONNECT_TIMEOUT_MS = 5000;
+const IDLE_TIMEOUT_MS = 30000;
+
+/** The AWS SDK client for HEAD and LIST, in `region` when given. */
+function s3Client(config: FetcherConfig, region?: string): S3Client {
+  const options: S3ClientConfig = {
+    // A bucket in another region than the task answers with a redirect; follow it.
+    followRegionRedirects: true,
+    // Retries are the fetcher's own (per byte range, within MODEL_FETCH_TIMEOUT_SECONDS).
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new http.Agent({ keepAlive: true }),
+      httpsAgent: new https.Agent({ keepAlive: true }),
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      requestTimeout: IDLE_TIMEOUT_MS,
+    }),
+    ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
+    ...(region ? { region } : {}),
+  };
+  return new S3Client(options);
+}
 
 /**
  * Model fetcher: the task's init container. Downloads MODEL_URI into MODEL_DIR and exits 0
@@ -21,24 +45,19 @@ async function main(): Promise<number> {
   try {
     const config = loadConfig(process.env);
     uri = formatS3Uri(config.source.bucket, config.source.key);
-    const agentOptions = { keepAlive: true, maxSockets: config.concurrency + 4 };
-    const client = new S3Client({
-      // A bucket in another region than the task answers with a redirect; follow it.
-      followRegionRedirects: true,
-      // Retries are the fetcher's own (per byte range, within MODEL_FETCH_TIMEOUT_SECONDS).
-      maxAttempts: 1,
-      requestHandler: new NodeHttpHandler({
-        httpAgent: new http.Agent(agentOptions),
-        httpsAgent: new https.Agent(agentOptions),
-        connectionTimeout: 5000,
-        requestTimeout: 30000,
-      }),
-      ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
-    });
+    const client = s3Client(config);
+    const s3 = {
+      client,
+      signer: new UrlSigner(client, (region) => s3Client(config, region)),
+      http: new HttpPool({ connectTimeoutMs: CONNECT_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS }),
+    };
     console.log(`model-fetcher: downloading ${uri} to ${config.modelDir} concurrency=${config.concurrency} part_mib=${config.partSize / 2 ** 20}`);
     const progress = new Progress((line) => console.log(line));
     progress.start();
-    const summary = await fetchModel(config, client, progress).finally(() => progress.stop());
+    const summary = await fetchModel(config, s3, progress).finally(() => {
+      progress.stop();
+      s3.http.close();
+    });
     console.log(`model-fetcher: done: ${summary.files} file(s) ${progress.fields()} seconds=${progress.seconds.toFixed(2)} verified_by="${summary.verifiedBy}"`);
     return 0;
   } catch (err) {
