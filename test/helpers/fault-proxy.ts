@@ -1,16 +1,20 @@
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 
-export type Fault = 'pass' | 'slowdown' | 'cut';
+/** The region `wrong-region` names as the bucket's. */
+export const BUCKET_REGION = 'eu-west-1';
+
+export type Fault = 'pass' | 'slowdown' | 'cut' | 'wrong-region';
 
 /**
  * An HTTP proxy on 127.0.0.1 in front of the S3 server that injects faults into object GETs:
  * `slowdown` answers 503 SlowDown as S3 does under load; `cut` forwards the headers and half the
- * body, then drops the connection. It also applies S3's If-Match rule, which s3rver lacks: a GET
+ * body, then drops the connection; `wrong-region` answers 301 PermanentRedirect naming the
+ * bucket's region, as S3 does for a request signed for another region. It also applies S3's If-Match rule, which s3rver lacks: a GET
  * whose If-Match differs from the object's current ETag gets 412 PreconditionFailed.
  */
 export class FaultProxy {
-  readonly injected: Record<Fault, number> = { pass: 0, slowdown: 0, cut: 0 };
+  readonly injected: Record<Fault, number> = { pass: 0, slowdown: 0, cut: 0, 'wrong-region': 0 };
   private gets = 0;
 
   private constructor(private readonly server: http.Server, readonly endpoint: string) {}
@@ -25,6 +29,11 @@ export class FaultProxy {
       if (fault === 'slowdown') {
         res.writeHead(503, { 'content-type': 'application/xml' });
         res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+        return;
+      }
+      if (fault === 'wrong-region') {
+        res.writeHead(301, { 'content-type': 'application/xml', 'x-amz-bucket-region': BUCKET_REGION });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message></Error>');
         return;
       }
       const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {

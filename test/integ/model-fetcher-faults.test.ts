@@ -2,11 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Fault, FaultProxy } from '../helpers/fault-proxy';
+import { BUCKET_REGION, Fault, FaultProxy } from '../helpers/fault-proxy';
 import { run, RunResult } from '../helpers/processes';
 import { LocalS3 } from '../helpers/s3-server';
+import { TlsProxy } from '../helpers/tls-proxy';
 
-/** The fetcher through faults: 503s, bodies cut half-way, objects overwritten mid-download. */
+/**
+ * The fetcher through faults (503s, bodies cut half-way, objects overwritten mid-download, a
+ * bucket in another region) and over TLS.
+ */
 const FETCHER = path.join(__dirname, '..', '..', 'assets', 'model-fetcher', 'dist', 'fetcher.js');
 const BUCKET = 'models';
 const BIG = randomBytes(24 * 2 ** 20);
@@ -86,6 +90,46 @@ test('an object overwritten mid-download is an error, never a mix of two version
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toMatch(/^model-fetcher: error: s3:\/\/models\/moving\/model\.bin: PreconditionFailed: the object changed while it was being downloaded$/);
     expect(await fs.readdir(modelDir)).toEqual([]);
+  } finally {
+    await proxy.stop();
+  }
+}, 60_000);
+
+test('over HTTPS, with the certificate verified: the model is byte-identical; an untrusted certificate fails with one line', async () => {
+  const proxy = await TlsProxy.start(s3.endpoint);
+  try {
+    const trusted = await fetchThrough(proxy.endpoint, { MODEL_URI: `s3://${BUCKET}/big/model.bin`, MODEL_SHA256: sha256(BIG), NODE_EXTRA_CA_CERTS: proxy.caFile });
+    expect(trusted.stderr).toBe('');
+    expect(trusted.code).toBe(0);
+    expect(sha256(await fs.readFile(path.join(modelDir, 'model.bin')))).toBe(sha256(BIG));
+    await fs.rm(path.join(modelDir, 'model.bin'));
+
+    const untrusted = await fetchThrough(proxy.endpoint, { MODEL_URI: `s3://${BUCKET}/big/model.bin` });
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr.trim().split('\n')).toHaveLength(1);
+    expect(untrusted.stderr).toMatch(/^model-fetcher: error: s3:\/\/models\/big\/model\.bin: .*self[- ]signed certificate/);
+    expect(await fs.readdir(modelDir)).toEqual([]);
+  } finally {
+    await proxy.stop();
+  }
+}, 60_000);
+
+test("a bucket in another region: S3's redirect names it, and the GETs are signed for it", async () => {
+  const regionOf = (url: string) => /X-Amz-Credential=[^&]*%2F(\d{8})%2F([a-z0-9-]+)%2Fs3%2F/.exec(url)?.[2];
+  const signedFor: string[] = [];
+  const proxy = await FaultProxy.start(s3.endpoint, (_n, req) => {
+    signedFor.push(regionOf(req.url!) ?? 'unsigned');
+    return regionOf(req.url!) === BUCKET_REGION ? 'pass' : 'wrong-region';
+  });
+  try {
+    const result = await fetchThrough(proxy.endpoint, { MODEL_URI: `s3://${BUCKET}/big/model.bin`, MODEL_SHA256: sha256(BIG), AWS_REGION: 'us-east-1' });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(proxy.injected['wrong-region']).toBeGreaterThanOrEqual(1);
+    // Once redirected, every GET (24 ranges of 1 MiB) is signed for the bucket's region.
+    expect(signedFor.filter((r) => r === BUCKET_REGION)).toHaveLength(24);
+    expect(signedFor.every((r) => r === 'us-east-1' || r === BUCKET_REGION)).toBe(true);
+    expect(sha256(await fs.readFile(path.join(modelDir, 'model.bin')))).toBe(sha256(BIG));
   } finally {
     await proxy.stop();
   }

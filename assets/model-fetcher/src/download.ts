@@ -4,7 +4,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { HeadBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { FetchError } from './errors';
+import { FetchError, S3ResponseError } from './errors';
 import { FileRange, FileWriter } from './file-range';
 import { HttpPool } from './http-pool';
 import { Progress } from './progress';
@@ -134,12 +134,13 @@ async function fetchRange(
   const range = new FileRange(writer, start, end, (bytes) => options.progress.add(bytes));
   await withRetries(`${formatS3Uri(bucket, key)}: bytes ${start}-${end}`, options.deadline, async () => {
     if (signal.aborted) throw new FetchError('cancelled: another part of the download failed');
+    const signed = await url();
     try {
       // Whatever arrived before a failure is written: a retry asks only for the rest.
-      await s3.http.get({ url: await url(), etag }, range, signal);
+      await s3.http.get({ url: signed, etag }, range, signal);
     } catch (err) {
-      // S3 named the bucket's region: sign for it and go again at once.
-      if (s3.signer.followRegion(bucket, err)) throw new FetchError('the bucket is in another region', 1, true);
+      // S3 named the bucket's region: sign for it and go again.
+      if (s3.signer.followRegion(bucket, signed, err)) throw new FetchError(`the bucket is in ${(err as S3ResponseError).bucketRegion}`, 1, true);
       throw err;
     }
   });

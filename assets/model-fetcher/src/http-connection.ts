@@ -147,6 +147,7 @@ export class HttpConnection {
       this.socket.ref();
       this.socket.resume();
       this.socket.write(head, 'latin1');
+      if (signal.aborted) onAbort();
     });
   }
 

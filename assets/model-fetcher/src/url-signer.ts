@@ -36,12 +36,14 @@ export class UrlSigner {
   }
 
   /**
-   * Whether `err` is S3 naming another region for the bucket (a redirect, or a signature for the
-   * wrong region); if so, the bucket's URLs are signed for that region from now on.
+   * Whether `err` is S3 naming another region for the bucket than `url` was signed for (a
+   * redirect, or a signature for the wrong region); if so, the bucket's URLs are signed for that
+   * region from now on, and the request is worth sending again.
    */
-  followRegion(bucket: string, err: unknown): boolean {
+  followRegion(bucket: string, url: URL, err: unknown): boolean {
     const region = err instanceof S3ResponseError ? err.bucketRegion : undefined;
-    if (!region || region === this.bucketRegions.get(bucket)) return false;
+    // X-Amz-Credential is <key id>/<date>/<region>/s3/aws4_request.
+    if (!region || url.searchParams.get('X-Amz-Credential')?.split('/')[2] === region) return false;
     this.bucketRegions.set(bucket, region);
     return true;
   }
