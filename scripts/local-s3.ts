@@ -63,7 +63,9 @@ export class LocalS3 {
 
   async stop(): Promise<void> {
     this.client.destroy();
-    if (this.child.exitCode === null) {
+    // Not yet exited. (A signal to the whole process group, as Ctrl-C in `npm run local` sends,
+    // may have ended it already: then exitCode stays null and signalCode is set.)
+    if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((r) => this.child.once('exit', r));
       this.child.kill('SIGTERM');
       await exited;
