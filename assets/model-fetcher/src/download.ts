@@ -52,13 +52,14 @@ export interface DownloadedObject {
 }
 
 /**
- * Downloads one object to `destFile`: HEAD for its size and ETag, then byte ranges fetched in
- * parallel (each with If-Match on that ETag, so an object overwritten mid-download is an error,
- * never a mix of two versions) and written at their offsets into a preallocated hidden temporary
- * file. A range whose body is cut off, or that meets a 5xx or a reset, is fetched again from
- * where it stopped. The file is verified (MODEL_SHA256, else S3's full-object SHA-256 when it
- * has one, else the exact length of every range) and only then renamed into place; a failure
- * never leaves anything at `destFile` or beside it.
+ * Downloads one object to `destFile`: HEAD for its size and ETag (unless a listing gave them),
+ * then byte ranges fetched in parallel (each with If-Match on that ETag, so an object
+ * overwritten mid-download is an error, never a mix of two versions) and written at their
+ * offsets into a hidden temporary file (or in place, inside a staging directory). A range whose
+ * body is cut off, or that meets a 5xx or a reset, is fetched again from where it stopped. The
+ * file is verified (MODEL_SHA256, else S3's full-object SHA-256 when it has one, else the exact
+ * length of every range) and only then renamed into place; a failure never leaves anything at
+ * `destFile` or beside it.
  */
 export async function downloadObject(
   s3: S3Access, bucket: string, key: string, destFile: string, options: DownloadOptions, listed?: ListedObject,

@@ -6,7 +6,7 @@ import { FetchError } from './errors';
  * enough that a block is still in the CPU cache when it is copied into the page cache (1 MiB
  * blocks cost ~10 % more wall time here, 4 MiB ~60 %), large enough to keep system calls few.
  */
-export const BLOCK_BYTES = 256 * 1024;
+const BLOCK_BYTES = 256 * 1024;
 
 /** Writes one range may have queued before its connection stops reading (back-pressure). */
 const MAX_QUEUED_WRITES = 4;
@@ -19,7 +19,7 @@ const MAX_QUEUED_WRITES = 4;
 export class BlockPool {
   private readonly free: Buffer[] = [];
 
-  constructor(readonly blockBytes = BLOCK_BYTES) {}
+  constructor(private readonly blockBytes = BLOCK_BYTES) {}
 
   take(): Buffer {
     return this.free.pop() ?? Buffer.allocUnsafeSlow(this.blockBytes);
@@ -91,11 +91,6 @@ export class FileRange {
     private readonly onWritten: (bytes: number) => void,
   ) {
     this.position = start;
-  }
-
-  /** Bytes still to receive. */
-  get remaining(): number {
-    return this.end + 1 - this.position;
   }
 
   /** The first write error (disk full, I/O error): the download cannot go on. */
