@@ -243,6 +243,18 @@ test('an object whose ETag changed fails as PreconditionFailed, even from a serv
   }
 });
 
+test('a range the object no longer has (416) means the object changed: PreconditionFailed, not retried', async () => {
+  const body = '<Error><Code>InvalidRange</Code><Message>The requested range is not satisfiable</Message></Error>';
+  const server = await ScriptedServer.start(({ socket }) => socket.write(`HTTP/1.1 416 Requested Range Not Satisfiable\r\nContent-Length: ${body.length}\r\n\r\n${body}`));
+  try {
+    const { error } = await getRange(server, 1000, 1999);
+    expect(error).toMatchObject({ name: 'PreconditionFailed', message: 'bytes 1000-1999 are no longer in the object (InvalidRange)' });
+    expect(isRetryable(error)).toBe(false);
+  } finally {
+    await server.stop();
+  }
+});
+
 test('a server that stalls mid-body fails the request after the idle timeout, retryably', async () => {
   const server = await ScriptedServer.start(({ head, socket }) => {
     const [first, last] = rangeOf(head);

@@ -290,6 +290,11 @@ export class HttpConnection {
     const text = body.toString('utf8');
     const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
     const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+    if (exchange.status === 416) {
+      // Every range asked for lies inside the size the HEAD or listing gave: the object shrank.
+      this.fail(new S3ResponseError(412, 'PreconditionFailed', `bytes ${exchange.first}-${exchange.range.end} are no longer in the object (${code ?? 'HTTP 416'})`));
+      return;
+    }
     this.fail(new S3ResponseError(exchange.status, code, message ?? `HTTP ${exchange.status}`, exchange.headers.get('x-amz-bucket-region')));
   }
 
