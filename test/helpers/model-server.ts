@@ -30,14 +30,14 @@ export class ModelServerProcess {
     return new ModelServerProcess(proc, `http://127.0.0.1:${port}`);
   }
 
-  /** Polls /health until it answers `status` (bounded); fails with the server's output otherwise. */
-  async waitForHealth(status = 200, timeoutMs = 20_000): Promise<HttpResult> {
+  /** Polls the health route until it answers `status` (bounded); fails with the server's output otherwise. */
+  async waitForHealth(status = 200, timeoutMs = 20_000, healthPath = '/health'): Promise<HttpResult> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     while (Date.now() < deadline) {
       if (this.process.exitCode !== undefined) break;
       try {
-        const result = await http(`${this.url}/health`);
+        const result = await http(`${this.url}${healthPath}`);
         if (result.status === status) return result;
         last = result.status;
       } catch (err) {
@@ -45,7 +45,7 @@ export class ModelServerProcess {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`/health never answered ${status} (last: ${String(last)}); server output:\n${this.process.output}`);
+    throw new Error(`${healthPath} never answered ${status} (last: ${String(last)}); server output:\n${this.process.output}`);
   }
 
   predict(body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<HttpResult> {

@@ -37,7 +37,7 @@ describe('with the seed chapter\'s RandomForest', () => {
 
   beforeAll(async () => {
     forest = path.join(workDir, 'forest.joblib');
-    server = await ModelServerProcess.start({ MODEL_DIR: await modelDir(forest), MAX_BODY_BYTES: String(MAX_BODY_BYTES) });
+    server = await ModelServerProcess.start({ MODEL_DIR: await modelDir(forest), MAX_BODY_BYTES: String(MAX_BODY_BYTES), HEALTH_DETAILS: 'true' });
     await server.waitForHealth(200);
   }, 30_000);
 
@@ -45,10 +45,11 @@ describe('with the seed chapter\'s RandomForest', () => {
     await server?.stop();
   });
 
-  test('GET /health reports the loaded model', async () => {
+  test('GET /health reports the loaded model, with its details when HEALTH_DETAILS=true', async () => {
     const health = await http(`${server.url}/health`);
     expect(health.status).toBe(200);
-    expect(health.body).toMatchObject({ status: 'ok', loader: 'joblib', type: 'RandomForestClassifier', n_features: 4 });
+    expect(health.body).toMatchObject({ status: 'ok', model_version: 'unversioned', loader: 'joblib', type: 'RandomForestClassifier', n_features: 4 });
+    expect(health.body.sklearn).toMatch(/^\d+\.\d+/);
   });
 
   test('one row: the prediction and probabilities are scikit-learn\'s own', async () => {
@@ -140,10 +141,11 @@ describe('with the seed chapter\'s RandomForest', () => {
   });
 });
 
-test('string labels stay strings (the sample model)', async () => {
-  const server = await ModelServerProcess.start({ MODEL_DIR: await modelDir(SAMPLE_MODEL) });
+test('string labels stay strings (the sample model); /health names no file or library versions by default', async () => {
+  const server = await ModelServerProcess.start({ MODEL_DIR: await modelDir(SAMPLE_MODEL), MODEL_VERSION: 'iris-v3' });
   try {
-    await server.waitForHealth(200);
+    const health = await server.waitForHealth(200);
+    expect(health.body).toEqual({ status: 'ok', model_version: 'iris-v3', n_features: 4 });
     const expected = sklearnPredictions(SAMPLE_MODEL, IRIS_ROWS);
     const result = await server.predict({ instances: IRIS_ROWS });
     expect(result.body.predictions).toEqual(expected.labels);
@@ -202,7 +204,7 @@ test('MODEL_FILE chooses among several model files; without it the server refuse
   expect(await ambiguous.process.waitForExit(15_000)).toBe(2);
   expect(ambiguous.process.output).toMatch(/2 model files in .*: set MODEL_FILE to the one to serve/);
 
-  const chosen = await ModelServerProcess.start({ MODEL_DIR: dir, MODEL_FILE: 'iris.joblib' });
+  const chosen = await ModelServerProcess.start({ MODEL_DIR: dir, MODEL_FILE: 'iris.joblib', HEALTH_DETAILS: 'true' });
   try {
     expect((await chosen.waitForHealth(200)).body.type).toBe('Pipeline');
   } finally {

@@ -40,7 +40,7 @@ describe('a TorchScript classifier on the CPU', () => {
   const model = () => path.join(workDir, 'classifier', 'iris.pt');
 
   beforeAll(async () => {
-    server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'classifier'), MODEL_N_FEATURES: '4' });
+    server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'classifier'), MODEL_N_FEATURES: '4', HEALTH_DETAILS: 'true' });
     await server.waitForHealth(200, 60_000);
   }, 90_000);
 

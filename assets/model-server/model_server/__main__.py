@@ -1,11 +1,12 @@
-"""`python -m model_server`: serve the model in $MODEL_DIR on $PORT under gunicorn."""
+"""`python -m model_server`: serve the model in $MODEL_DIR on $PORT."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-from .model_loader import ModelNotFoundError, find_model_file
+from .loaders import model_suffixes
+from .model_files import ModelNotFoundError, find_model_file
 from .runner import configure_logging, run
 from .settings import Settings, SettingsError
 
@@ -13,16 +14,22 @@ log = logging.getLogger("model_server")
 
 
 def main() -> int:
-    configure_logging()
     try:
         settings = Settings.from_env()
-        model_path = find_model_file(settings.model_dir, settings.model_file)
-    except (SettingsError, ModelNotFoundError) as err:
+    except SettingsError as err:
+        configure_logging("info")
+        log.error("cannot start: %s", err)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        model_path = find_model_file(settings.model_dir, model_suffixes(), settings.model_file)
+    except ModelNotFoundError as err:
         log.error("cannot start: %s", err)
         return 2
     log.info(
-        "serving %s on %s:%d with %d worker(s) x %d thread(s)",
-        model_path, settings.host, settings.port, settings.workers, settings.threads,
+        "serving %s (version %s) on %s:%d%s with %d worker(s)%s",
+        model_path, settings.model_version, settings.host, settings.port, settings.route("/predict"), settings.workers,
+        f", {settings.gpu_count} GPU(s)" if settings.gpu_count else "",
     )
     run(settings, model_path)
     return 0

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
+from typing import Optional, TextIO
 
-from gunicorn.glogging import Logger
 
+class AccessLog:
+    def __init__(self, model_version: str, stream: TextIO = sys.stdout):
+        self._version = model_version
+        self._stream = stream
 
-class JsonAccessLogger(Logger):
-    def access(self, resp, req, environ, request_time):
-        if not self.cfg.accesslog:
-            return
-        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+    def write(self, client: Optional[tuple], method: str, path: str, status: int, size: int,
+              seconds: float, user_agent: Optional[bytes], forwarded_for: Optional[bytes]) -> None:
         record = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "remote": environ.get("REMOTE_ADDR"),
-            "method": environ.get("REQUEST_METHOD"),
-            "path": environ.get("PATH_INFO"),
-            "status": int(status),
-            "bytes": getattr(resp, "sent", None),
-            "duration_ms": round(request_time.total_seconds() * 1000, 3),
-            "user_agent": environ.get("HTTP_USER_AGENT"),
+            "remote": client[0] if client else None,
+            "forwarded_for": forwarded_for.decode("latin-1") if forwarded_for else None,
+            "method": method,
+            "path": path,
+            "status": status,
+            "bytes": size,
+            "duration_ms": round(seconds * 1000, 3),
+            "user_agent": user_agent.decode("latin-1") if user_agent else None,
+            "model_version": self._version,
         }
         try:
-            self.access_log.info(json.dumps(record, separators=(",", ":")))
+            self._stream.write(json.dumps(record, separators=(",", ":")) + "\n")
         except Exception:  # noqa: BLE001 - logging must never fail a request
-            self.exception("failed to write the access log")
+            pass

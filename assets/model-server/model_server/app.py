@@ -1,87 +1,93 @@
-"""The HTTP API: GET /health and POST /predict, with a JSON error for every failure."""
+"""The HTTP API as a bare ASGI app: POST /predict, GET /health and GET /metrics, below the route
+prefix, with a JSON error for every failure.
+
+No web framework: three routes need none, and on a small model the HTTP layer is most of each
+request's cost, so every layer between the socket and the model shows up in the throughput.
+Parsing, validation and the JSON answer are cheap and stay on the event loop; the model runs off
+it (see batching.py).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-
-from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from typing import Awaitable, Callable, Dict, Tuple
 
 from . import metrics
-from .model_loader import ModelInputError
+from .access_log import AccessLog
+from .errors import BodyTooLarge, MethodNotAllowed, NotFound, NotReady, UnsupportedMediaType, status_and_message
+from .http_io import ClientGone, Receive, Scope, Send, header, json_bytes, read_body, send_bytes, send_too_large
 from .model_state import ModelState
-from .validation import ClientError, parse_json, parse_predict_request
+from .settings import Settings
+from .validation import parse_json, parse_predict_request
 
 log = logging.getLogger("model_server")
 
 #: Most rows one {"instances": [...]} request may carry.
 MAX_BATCH_ROWS = 1024
 
-
-def _error(message: str, status: int) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
-    return response
+Handler = Callable[[Scope, Receive, Send], Awaitable[int]]
 
 
-def _read_body(limit: int) -> bytes:
-    """The request body, read to at most `limit` bytes: also bounds chunked bodies, which carry
-    no Content-Length for the framework's own limit to check up front."""
-    body = request.stream.read(limit + 1)
-    if len(body) > limit:
-        raise ClientError(f"request body is larger than the {limit}-byte limit", 413)
-    return body
+class ModelApp:
+    def __init__(self, state: ModelState, settings: Settings, access_log: AccessLog):
+        self.state = state
+        self.settings = settings
+        self.access_log = access_log
+        # path -> (allowed method, metrics label, handler)
+        self.routes: Dict[str, Tuple[str, str, Handler]] = {
+            settings.route("/predict"): ("POST", "/predict", self.predict),
+            settings.route(settings.health_path): ("GET", "/health", self.health),
+            settings.route("/metrics"): ("GET", "/metrics", self.prometheus_metrics),
+        }
 
-
-def create_app(state: ModelState, max_body_bytes: int, load_wait_seconds: float = 0.0) -> Flask:
-    app = Flask("model_server")
-    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-
-    @app.before_request
-    def start_timer():
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def record(response: Response) -> Response:
-        metrics.observe_request(request.method, request.path, response.status_code, time.perf_counter() - g.started)
-        return response
-
-    @app.get("/metrics")
-    def prometheus_metrics():
-        body, content_type = metrics.render()
-        return Response(body, content_type=content_type)
-
-    @app.get("/health")
-    def health():
-        model = state.model
-        if model is None:
-            body = {"status": "error", "error": state.error} if state.error else {"status": "loading"}
-            response = jsonify(body)
-            response.status_code = 503
-            return response
-        # n_features lets a client (the CLI's smoke test) build a valid request without knowing the model.
-        return jsonify({"status": "ok", "model": model.path, "loader": model.loader, "n_features": model.n_features, **model.info})
-
-    @app.post("/predict")
-    def predict():
-        model = state.model or state.wait(load_wait_seconds)
-        if model is None:
-            return _error("the model is not loaded yet; retry when GET /health answers 200", 503)
-        if request.mimetype != "application/json":
-            return _error(
-                f"Content-Type must be application/json, got {request.mimetype or 'none'!r}", 415
-            )
-        batcher = state.batcher
-        if batcher:
-            batcher.begin()  # the batcher may wait for this request's rows while they are parsed
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # lifespan is off; websockets are not served
+        started = time.perf_counter()
+        path = scope["path"]
+        method = scope["method"]
+        route = self.routes.get(path)
+        label = route[1] if route else "other"
         try:
-            parsed = parse_predict_request(parse_json(_read_body(max_body_bytes)), model.n_features, MAX_BATCH_ROWS)
-            result = state.predict(parsed.rows)
+            if route is None:
+                raise NotFound(f"no route {path}: POST {self.settings.route('/predict')} or GET {self.settings.route(self.settings.health_path)}")
+            if method != route[0]:
+                raise MethodNotAllowed(f"{method} is not allowed on {path}; use {route[0]}", route[0])
+            status, size = await route[2](scope, receive, send)
+        except ClientGone:
+            return  # nothing to answer, nobody to answer it to
+        except BodyTooLarge as err:
+            status, size = 413, await send_too_large(scope, receive, send, err.message, self.settings.max_drain_bytes)
+        except Exception as err:  # noqa: BLE001 - every failure is a JSON answer
+            status, message = status_and_message(err)
+            if status >= 500 and not isinstance(err, NotReady):
+                log.error("%s %s failed", method, path, exc_info=err)
+            extra = [(b"allow", err.allow.encode())] if isinstance(err, MethodNotAllowed) else []
+            size = await send_bytes(send, status, json_bytes({"error": message}), extra=extra)
+        seconds = time.perf_counter() - started
+        metrics.observe_request(method, label, status, seconds)
+        self.access_log.write(scope.get("client"), method, path, status, size, seconds,
+                              header(scope, b"user-agent"), header(scope, b"x-forwarded-for"))
+
+    async def predict(self, scope: Scope, receive: Receive, send: Send) -> Tuple[int, int]:
+        state = self.state
+        model = state.model or await state.wait(self.settings.load_wait_seconds)
+        if model is None:
+            raise NotReady(f"the model is not loaded yet; retry when GET {self.settings.route(self.settings.health_path)} answers 200")
+        content_type = header(scope, b"content-type")
+        mimetype = content_type.split(b";", 1)[0].strip().lower() if content_type else b""
+        if mimetype != b"application/json":
+            raise UnsupportedMediaType(f"Content-Type must be application/json, got {mimetype.decode('latin-1')!r}" if mimetype
+                                       else "Content-Type must be application/json, got none")
+        predictor = state.predictor
+        predictor.begin()  # the batcher may wait for this request's rows while they arrive
+        try:
+            parsed = parse_predict_request(parse_json(await read_body(scope, receive, self.settings.max_body_bytes)),
+                                           model.n_features, MAX_BATCH_ROWS)
+            result = await predictor.submit(parsed.rows)
         finally:
-            if batcher:
-                batcher.end()
+            predictor.end()
         if parsed.batch:
             body = {"predictions": result.labels}
             if result.probabilities is not None:
@@ -90,25 +96,20 @@ def create_app(state: ModelState, max_body_bytes: int, load_wait_seconds: float 
             body = {"prediction": result.labels[0]}
             if result.probabilities is not None:
                 body["probability"] = result.probabilities[0]
-        return jsonify(body)
+        return 200, await send_bytes(send, 200, json_bytes(body))
 
-    @app.errorhandler(ClientError)
-    def client_error(err: ClientError):
-        return _error(err.message, err.status)
+    async def health(self, scope: Scope, receive: Receive, send: Send) -> Tuple[int, int]:
+        model = self.state.model
+        if model is None:
+            body = {"status": "error", "error": self.state.error} if self.state.error else {"status": "loading"}
+            return 503, await send_bytes(send, 503, json_bytes(body))
+        # n_features lets a client (the CLI's smoke test) build a valid request without knowing the model.
+        body = {"status": "ok", "model_version": self.settings.model_version, "n_features": model.n_features}
+        if self.settings.health_details:
+            body.update(model=model.path, loader=model.loader, **model.info, **self.state.worker_info)
+        return 200, await send_bytes(send, 200, json_bytes(body))
 
-    @app.errorhandler(ModelInputError)
-    def model_input_error(err: ModelInputError):
-        return _error(str(err), 400)
+    async def prometheus_metrics(self, scope: Scope, receive: Receive, send: Send) -> Tuple[int, int]:
+        text, content_type = metrics.render()
+        return 200, await send_bytes(send, 200, text, content_type=content_type.encode())
 
-    @app.errorhandler(HTTPException)
-    def http_error(err: HTTPException):
-        if err.code == 413:
-            return _error(f"request body is larger than the {max_body_bytes}-byte limit", 413)
-        return _error(err.description or err.name, err.code or 500)
-
-    @app.errorhandler(Exception)
-    def unexpected(err: Exception):
-        log.exception("prediction failed")
-        return _error(f"internal error: {type(err).__name__}", 500)
-
-    return app

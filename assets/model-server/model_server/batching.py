@@ -1,40 +1,53 @@
-"""Adaptive micro-batching: concurrent requests in one worker share one model call.
+"""Model calls off the event loop, with adaptive micro-batching.
 
-Request threads submit their rows and wait. A single batcher thread takes the first waiting
-request, then keeps collecting for at most `max_wait` seconds, but only while more requests are
-in flight in this worker than it has collected, and only up to `max_rows` rows. A lone request
-therefore never waits, and under load one model call serves many requests: per-call overhead
-(validation, tree set-up, Python dispatch) is paid once per batch instead of once per request.
+Requests on the event loop submit their rows and await a future. One batcher thread per worker
+takes the first waiting request, then keeps collecting for at most `max_wait` seconds, but only
+while more requests are in flight in this worker than it has collected, and only up to
+`max_rows` rows. A lone request therefore never waits, and under load one model call serves
+many requests: per-call overhead (validation, tree set-up, Python dispatch) is paid once per
+batch instead of once per request. The batch's answers go back to the loop in one hand-over.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Awaitable, Callable, List, Optional, Tuple
 
 import numpy as np
 
-from .model_loader import Prediction
+from .prediction import Prediction
 
-log = logging.getLogger("model_server")
+Predict = Callable[[np.ndarray], Prediction]
 
 
-@dataclass
 class _Pending:
-    rows: np.ndarray
-    done: threading.Event = field(default_factory=threading.Event)
-    result: Optional[Prediction] = None
-    error: Optional[BaseException] = None
+    __slots__ = ("rows", "future", "loop")
+
+    def __init__(self, rows: np.ndarray, future: asyncio.Future, loop: asyncio.AbstractEventLoop):
+        self.rows = rows
+        self.future = future
+        self.loop = loop
+
+
+def _settle(outcomes: List[Tuple[asyncio.Future, Optional[Prediction], Optional[BaseException]]]) -> None:
+    """Runs on the event loop: hands each request its answer (unless it gave up meanwhile)."""
+    for future, result, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
 
 class MicroBatcher:
     def __init__(
         self,
-        predict: Callable[[np.ndarray], Prediction],
+        predict: Predict,
         max_rows: int = 64,
         max_wait: float = 0.002,
         on_batch: Optional[Callable[[int, int], None]] = None,
@@ -44,39 +57,30 @@ class MicroBatcher:
         self._max_wait = max_wait
         self._on_batch = on_batch
         self._queue: "queue.SimpleQueue[_Pending]" = queue.SimpleQueue()
-        self._lock = threading.Lock()
+        # Changed on the event loop only; the batcher thread reads it (a stale read costs at
+        # most one short wait), so it needs no lock.
         self._in_flight = 0
         self._thread = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
         self._thread.start()
 
     def begin(self) -> None:
         """A request has arrived and may submit rows: the batcher may wait for it."""
-        with self._lock:
-            self._in_flight += 1
+        self._in_flight += 1
 
     def end(self) -> None:
-        with self._lock:
-            self._in_flight -= 1
+        self._in_flight -= 1
 
-    def predict(self, rows: np.ndarray) -> Prediction:
-        pending = _Pending(rows)
-        self._queue.put(pending)
-        pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
-        assert pending.result is not None
-        return pending.result
+    def submit(self, rows: np.ndarray) -> Awaitable[Prediction]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put(_Pending(rows, future, loop))
+        return future
 
     def _run(self) -> None:
         while True:
             batch = self._collect(self._queue.get())
-            try:
-                self._serve(batch)
-            except BaseException as err:  # noqa: BLE001 - never let the batcher thread die
-                for p in batch:
-                    if not p.done.is_set():
-                        p.error = err
-                        p.done.set()
+            outcomes = self._serve(batch)
+            batch[0].loop.call_soon_threadsafe(_settle, outcomes)
 
     def _collect(self, first: _Pending) -> List[_Pending]:
         batch = [first]
@@ -86,10 +90,8 @@ class MicroBatcher:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                with self._lock:
-                    others_coming = self._in_flight > len(batch)
                 remaining = deadline - time.monotonic()
-                if not others_coming or remaining <= 0:
+                if self._in_flight <= len(batch) or remaining <= 0:
                     break
                 try:
                     item = self._queue.get(timeout=remaining)
@@ -99,42 +101,57 @@ class MicroBatcher:
             rows += len(item.rows)
         return batch
 
-    def _serve(self, batch: List[_Pending]) -> None:
+    def _serve(self, batch: List[_Pending]):
         # Rows of different widths cannot share a call; each width is its own group.
         groups: dict = {}
         for p in batch:
             groups.setdefault(p.rows.shape[1], []).append(p)
+        outcomes: list = []
         for group in groups.values():
-            self._serve_group(group)
+            outcomes.extend(self._serve_group(group))
+        return outcomes
 
-    def _serve_group(self, group: List[_Pending]) -> None:
+    def _serve_group(self, group: List[_Pending]):
         if len(group) == 1:
-            self._serve_one(group[0])
-            return
+            return [self._serve_one(group[0])]
         rows = np.concatenate([p.rows for p in group])
         try:
             result = self._predict(rows)
         except Exception:  # noqa: BLE001 - one request's rows may be the cause: serve each alone
-            for p in group:
-                self._serve_one(p)
-            return
+            return [self._serve_one(p) for p in group]
         if self._on_batch:
             self._on_batch(len(group), len(rows))
+        outcomes = []
         start = 0
         for p in group:
             end = start + len(p.rows)
-            p.result = Prediction(
-                result.labels[start:end],
-                result.probabilities[start:end] if result.probabilities is not None else None,
-            )
-            p.done.set()
+            probabilities = result.probabilities[start:end] if result.probabilities is not None else None
+            outcomes.append((p.future, Prediction(result.labels[start:end], probabilities), None))
             start = end
+        return outcomes
 
-    def _serve_one(self, p: _Pending) -> None:
+    def _serve_one(self, p: _Pending):
         try:
-            p.result = self._predict(p.rows)
-            if self._on_batch:
-                self._on_batch(1, len(p.rows))
-        except BaseException as err:  # noqa: BLE001 - handed to the request's own thread
-            p.error = err
-        p.done.set()
+            result = self._predict(p.rows)
+        except BaseException as err:  # noqa: BLE001 - handed to the request, never kills the thread
+            return (p.future, None, err)
+        if self._on_batch:
+            self._on_batch(1, len(p.rows))
+        return (p.future, result, None)
+
+
+class SerialPredictor:
+    """BATCHING=false: every request gets its own model call, still off the event loop."""
+
+    def __init__(self, predict: Predict):
+        self._predict = predict
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+
+    def begin(self) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+    def submit(self, rows: np.ndarray) -> Awaitable[Prediction]:
+        return asyncio.get_running_loop().run_in_executor(self._pool, self._predict, rows)

@@ -2,14 +2,13 @@
 
 gunicorn runs several worker processes; prometheus_client's multiprocess mode (the runner sets
 PROMETHEUS_MULTIPROC_DIR before any worker starts) makes /metrics report all of them together,
-whichever worker answers. Without it (one process, e.g. under a test client) the default
-registry is used.
+whichever worker answers. Without it (one process, e.g. under a test) the default registry is used.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Tuple
+from typing import Dict, Tuple
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
@@ -28,14 +27,22 @@ BATCH_ROWS = Histogram(
     "model_server_batch_rows", "Rows in one model call", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 
-#: Paths recorded under their own name; anything else is recorded as "other" (bounded cardinality).
-KNOWN_PATHS = frozenset({"/predict", "/health", "/metrics"})
+#: Label children by label values: labels() costs more than the observation itself.
+_requests: Dict[Tuple[str, str, int], object] = {}
+_latency: Dict[str, object] = {}
 
 
-def observe_request(method: str, path: str, status: int, seconds: float) -> None:
-    label = path if path in KNOWN_PATHS else "other"
-    REQUESTS.labels(method, label, str(status)).inc()
-    LATENCY.labels(label).observe(seconds)
+def observe_request(method: str, path_label: str, status: int, seconds: float) -> None:
+    """`path_label` is a route's name or "other": never the raw path (bounded cardinality)."""
+    key = (method, path_label, status)
+    counter = _requests.get(key)
+    if counter is None:
+        counter = _requests[key] = REQUESTS.labels(method, path_label, str(status))
+    counter.inc()
+    histogram = _latency.get(path_label)
+    if histogram is None:
+        histogram = _latency[path_label] = LATENCY.labels(path_label)
+    histogram.observe(seconds)
 
 
 def observe_batch(requests: int, rows: int) -> None:

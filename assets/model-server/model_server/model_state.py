@@ -1,49 +1,55 @@
-"""Loads the model in the background so /health can answer 503 until it is ready."""
+"""Readiness as explicit state: the model loads in the background, /health answers 503 until it
+is ready, and predictions go to whatever runs the model off the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional, Union
 
-import numpy as np
-
-from .batching import MicroBatcher
-from .model_loader import LoadedModel, Prediction, load_model
+from .batching import MicroBatcher, SerialPredictor
+from .loaders import load_model
+from .prediction import LoadedModel
+from .settings import Settings
 
 log = logging.getLogger("model_server")
 
+Predictor = Union[MicroBatcher, SerialPredictor]
+
 
 class ModelState:
-    """Holds the model once loaded. `on_failure` runs when loading fails (the gunicorn worker
-    exits so the container fails fast instead of serving 503 forever)."""
+    """Holds the model once loaded. `on_failure` runs when loading fails (the worker exits so
+    the container fails fast instead of serving 503 forever)."""
 
     def __init__(
         self,
         path: str,
+        settings: Settings,
+        make_predictor: Callable[[LoadedModel], Predictor],
         on_failure: Optional[Callable[[BaseException], None]] = None,
-        make_batcher: Optional[Callable[[LoadedModel], MicroBatcher]] = None,
+        worker_info: Optional[Dict[str, object]] = None,
     ):
         self.path = path
+        #: Which worker this is (its slot and GPU): shown by /health with HEALTH_DETAILS=true.
+        self.worker_info = worker_info or {}
+        self.settings = settings
         self.model: Optional[LoadedModel] = None
-        self.batcher: Optional[MicroBatcher] = None
+        self.predictor: Optional[Predictor] = None
         self.error: Optional[str] = None
+        self.load_seconds: Optional[float] = None
+        self._make_predictor = make_predictor
         self._on_failure = on_failure
-        self._make_batcher = make_batcher
         self._settled = threading.Event()
 
-    def wait(self, timeout: float) -> Optional[LoadedModel]:
+    async def wait(self, timeout: float) -> Optional[LoadedModel]:
         """The model, waiting up to `timeout` seconds for it to load. Another worker of the same
         server may already be healthy while this one is still loading: its requests wait here
-        rather than fail."""
-        self._settled.wait(timeout)
+        rather than fail. (Rare, so a thread from the loop's default pool does the waiting.)"""
+        if self.model is None and timeout > 0:
+            await asyncio.get_running_loop().run_in_executor(None, self._settled.wait, timeout)
         return self.model
-
-    def predict(self, rows: np.ndarray) -> Prediction:
-        """The loaded model's prediction, through the micro-batcher when there is one."""
-        assert self.model is not None
-        return self.batcher.predict(rows) if self.batcher else self.model.predict(rows)
 
     def load_in_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.load, name="model-loader", daemon=True)
@@ -53,7 +59,7 @@ class ModelState:
     def load(self) -> None:
         started = time.monotonic()
         try:
-            model = load_model(self.path)
+            model = load_model(self.path, self.settings)
         except BaseException as err:  # noqa: BLE001 - any failure to load is fatal for serving
             self.error = f"{type(err).__name__}: {err}"
             log.error("model failed to load from %s: %s", self.path, self.error)
@@ -61,13 +67,13 @@ class ModelState:
             if self._on_failure:
                 self._on_failure(err)
             return
-        if self._make_batcher:
-            self.batcher = self._make_batcher(model)
+        self.predictor = self._make_predictor(model)
+        self.load_seconds = time.monotonic() - started
         self.model = model
         self._settled.set()
         details = " ".join(f"{k}={v}" for k, v in model.info.items())
         log.info(
-            "model loaded from %s in %.2f s: loader=%s features=%s batching=%s %s",
-            model.path, time.monotonic() - started, model.loader, model.n_features,
-            "on" if self.batcher else "off", details,
+            "model loaded from %s in %.2f s: version=%s loader=%s features=%s batching=%s %s",
+            model.path, self.load_seconds, self.settings.model_version, model.loader, model.n_features,
+            "on" if isinstance(self.predictor, MicroBatcher) else "off", details,
         )

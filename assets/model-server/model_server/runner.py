@@ -1,4 +1,4 @@
-"""Runs the app under gunicorn (never Flask's development server)."""
+"""Runs the app under gunicorn, the process manager: one event-loop worker per vCPU (or per GPU)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import tempfile
 
 from gunicorn.app.base import BaseApplication
 
-from .batching import MicroBatcher
-from .model_state import ModelState
 from .settings import Settings
+from .worker_slots import free_slot
 
 log = logging.getLogger("model_server")
 
@@ -25,13 +24,27 @@ def _exit_worker(_err: BaseException) -> None:
     os._exit(_WORKER_BOOT_ERROR)
 
 
+def _pre_fork(arbiter, worker) -> None:
+    # In the master, before the fork: the new worker takes the lowest slot no live worker holds.
+    worker.slot = free_slot(getattr(w, "slot", None) for w in arbiter.WORKERS.values())
+
+
+def _child_exit(_arbiter, worker) -> None:
+    # Not through .metrics: importing it would create metric files for the master itself.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 class ModelServer(BaseApplication):
-    """Each worker loads the model itself, in the background, after it starts listening: /health
-    answers 503 until the model is ready, and a model that fails to load stops the server."""
+    """Each worker loads the model itself, in the background, once it is forked: /health answers
+    503 until the model is ready, and a model that fails to load stops the server."""
 
     def __init__(self, settings: Settings, model_path: str):
         self.settings = settings
         self.model_path = model_path
+        #: Set in each worker before load() (see worker.py).
+        self.worker_info: dict = {}
         super().__init__()
 
     def load_config(self) -> None:
@@ -39,20 +52,18 @@ class ModelServer(BaseApplication):
         options = {
             "bind": f"{s.host}:{s.port}",
             "workers": s.workers,
-            "worker_class": "model_server.worker.DeadlineThreadWorker",
-            "threads": s.threads,
+            "worker_class": "model_server.worker.ModelServerWorker",
+            # A worker that stops answering gunicorn's heartbeat for this long is replaced.
             "timeout": s.timeout,
+            # SIGTERM to SIGKILL for in-flight requests (the constructs keep it inside ECS's stopTimeout).
             "graceful_timeout": s.graceful_timeout,
             "keepalive": s.keepalive,
-            "accesslog": "-",
-            "logger_class": "model_server.access_log.JsonAccessLogger",
-            "child_exit": _child_exit,
+            "accesslog": None,  # the app writes its own JSON access log
             "errorlog": "-",
-            "loglevel": os.environ.get("LOG_LEVEL", "info").lower(),
+            "loglevel": s.log_level,
             "proc_name": "model-server",
-            # Requests are read whole by the gthread worker before they reach a thread.
-            "limit_request_line": 8190,
-            "limit_request_fields": 100,
+            "pre_fork": _pre_fork,
+            "child_exit": _child_exit,
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -60,26 +71,22 @@ class ModelServer(BaseApplication):
     def load(self):
         # Imported in the worker: PROMETHEUS_MULTIPROC_DIR is set by then (see run()).
         from . import metrics
-        from .app import create_app
+        from .access_log import AccessLog
+        from .app import ModelApp
+        from .batching import MicroBatcher, SerialPredictor
+        from .model_state import ModelState
 
         s = self.settings
-        make_batcher = None
-        if s.batching:
-            def make_batcher(model):
-                return MicroBatcher(
-                    model.predict, max_rows=s.batch_max_rows, max_wait=s.batch_max_wait_ms / 1000,
-                    on_batch=metrics.observe_batch,
-                )
-        state = ModelState(self.model_path, on_failure=_exit_worker, make_batcher=make_batcher)
+
+        def make_predictor(model):
+            if not s.batching:
+                return SerialPredictor(model.predict)
+            return MicroBatcher(model.predict, max_rows=s.batch_max_rows, max_wait=s.batch_max_wait_ms / 1000,
+                                on_batch=metrics.observe_batch)
+
+        state = ModelState(self.model_path, s, make_predictor, on_failure=_exit_worker, worker_info=self.worker_info)
         state.load_in_background()
-        return create_app(state, s.max_body_bytes, s.load_wait_seconds)
-
-
-def _child_exit(_server, worker) -> None:
-    # Not through .metrics: importing it would create metric files for the master itself.
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)
+        return ModelApp(state, s, AccessLog(s.model_version))
 
 
 def run(settings: Settings, model_path: str) -> None:
@@ -95,9 +102,9 @@ def run(settings: Settings, model_path: str) -> None:
             shutil.rmtree(owned_dir, ignore_errors=True)
 
 
-def configure_logging() -> None:
+def configure_logging(level: str) -> None:
     logging.basicConfig(
         stream=sys.stdout,
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        level=level.upper(),
         format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
     )

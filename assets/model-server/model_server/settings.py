@@ -1,8 +1,14 @@
-"""Server settings, read once from the environment."""
+"""Every setting of the server, read once from the environment.
+
+This module is the server's side of the container contract: it is the only place that reads
+environment variables, so the names below are exactly the ones the constructs may set (a test
+holds the two sides together).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
@@ -24,24 +30,6 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
-def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
-
-
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -55,36 +43,100 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float, ma
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+_PATH = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$")
+
+
+def _path(env: Mapping[str, str], name: str, default: str, allow_empty: bool) -> str:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if allow_empty and raw == "/":
+        return ""
+    if not _PATH.match(raw):
+        raise SettingsError(f"{name} must be a URL path like /models/iris (no trailing slash, no spaces), got {raw!r}")
+    return raw
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str
     port: int
     model_dir: str
+    #: Which model file to serve when the directory holds several.
     model_file: Optional[str]
+    #: The deployment's name for the model (the constructs pass it); reported by /health and the logs.
+    model_version: str
+    #: The feature count TorchScript requests are checked against (other loaders know it).
+    model_n_features: Optional[int]
+    #: What to do with a pickle written by another library version: warn or refuse.
+    version_mismatch: str
+    #: Every route is served below this prefix ("" for none), e.g. /models/iris/predict.
+    route_prefix: str
+    health_path: str
+    #: Whether /health also names the model file, the loader and the library versions.
+    health_details: bool
     max_body_bytes: int
+    #: How much of an oversized body is read and discarded so the client can read its 413.
+    max_drain_bytes: int
+    #: Seconds a client has to send a whole request, headers and body.
+    request_timeout: float
     workers: int
-    threads: int
+    #: GPUs the task reserved: worker slot i gets GPU i % gpu_count (0: no GPU).
+    gpu_count: int
     timeout: int
     graceful_timeout: int
     keepalive: int
-    #: Micro-batching of concurrent requests within a worker.
     batching: bool
     batch_max_rows: int
     batch_max_wait_ms: float
-    #: How long a prediction waits for this worker's model to finish loading before a 503.
+    #: How long a prediction waits for its worker's model to finish loading before a 503.
     load_wait_seconds: float
+    log_level: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+        n_features = _int(env, "MODEL_N_FEATURES", 0, minimum=1) if env.get("MODEL_N_FEATURES", "").strip() else None
         return cls(
             host=env.get("HOST", "0.0.0.0"),
             port=_int(env, "PORT", 8080),
             model_dir=env.get("MODEL_DIR", "/models"),
             model_file=env.get("MODEL_FILE") or None,
+            model_version=env.get("MODEL_VERSION", "").strip() or "unversioned",
+            model_n_features=n_features,
+            version_mismatch=_choice(env, "MODEL_VERSION_MISMATCH", "warn", ("warn", "refuse")),
+            route_prefix=_path(env, "ROUTE_PREFIX", "", allow_empty=True),
+            health_path=_path(env, "HEALTH_PATH", "/health", allow_empty=False),
+            health_details=_bool(env, "HEALTH_DETAILS", False),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
+            max_drain_bytes=_int(env, "MAX_DRAIN_BYTES", 64 * 1024 * 1024, minimum=0),
+            request_timeout=_float(env, "REQUEST_TIMEOUT", 10.0, 0.1, 3600.0),
             workers=_int(env, "WORKERS", _cpu_count()),
-            # Enough threads per worker that concurrent requests can meet in one batch.
-            threads=_int(env, "THREADS", 16),
+            gpu_count=_int(env, "GPU_COUNT", 0, minimum=0),
             timeout=_int(env, "TIMEOUT", 30),
             graceful_timeout=_int(env, "GRACEFUL_TIMEOUT", 25),
             # Longer than the ALB's 60 s idle timeout, so the ALB closes idle connections
@@ -94,4 +146,9 @@ class Settings:
             batch_max_rows=_int(env, "BATCH_MAX_ROWS", 64),
             batch_max_wait_ms=_float(env, "BATCH_MAX_WAIT_MS", 2.0, 0.0, 100.0),
             load_wait_seconds=_float(env, "LOAD_WAIT_SECONDS", 10.0, 0.0, 3600.0),
+            log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         )
+
+    def route(self, path: str) -> str:
+        """A route's full path below the prefix: route('/predict') is /models/iris/predict."""
+        return self.route_prefix + path

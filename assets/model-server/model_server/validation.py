@@ -9,14 +9,10 @@ from typing import Any, List, Optional
 
 import numpy as np
 
+from .errors import ClientError
 
-class ClientError(Exception):
-    """A request the client must fix; answered with `status` and {"error": message}."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+#: Most characters of a client's value echoed back in an error message.
+_ECHO_CHARS = 40
 
 
 @dataclass
@@ -24,6 +20,12 @@ class PredictRequest:
     rows: np.ndarray
     #: True for {"instances": [...]}: the answer is a list, one entry per row.
     batch: bool
+
+
+def _echo(value: Any) -> str:
+    """A client's value as JSON, cut short: an error message never repeats a whole payload."""
+    text = json.dumps(value)
+    return text if len(text) <= _ECHO_CHARS else text[:_ECHO_CHARS] + "..."
 
 
 def _reject_constant(name: str) -> Any:
@@ -34,9 +36,13 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise ClientError("request body is empty: send JSON like {\"features\": [5.1, 3.5, 1.4, 0.2]}")
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        # Integers are read as floats: every feature becomes a float anyway, and converting a
+        # 400-digit integer to a Python int (then to a float) is slow and overflows.
+        return json.loads(body, parse_int=float, parse_constant=_reject_constant)
     except ClientError:
         raise
+    except RecursionError:
+        raise ClientError("request body is nested too deeply: send {\"features\": [...]} or {\"instances\": [[...], ...]}") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise ClientError(f"request body is not valid JSON: {err}") from None
 
@@ -47,10 +53,10 @@ def _row(values: Any, where: str, n_features: Optional[int]) -> List[float]:
     if not values:
         raise ClientError(f"{where} is empty")
     for i, v in enumerate(values):
-        # bool is an int in Python, but never a feature value.
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ClientError(f"{where}[{i}] must be a number, got {json.dumps(v)}")
-        if isinstance(v, float) and not math.isfinite(v):
+        # JSON true/false are bools in Python, never feature values.
+        if v.__class__ is not float:
+            raise ClientError(f"{where}[{i}] must be a number, got {_echo(v)}")
+        if not math.isfinite(v):
             raise ClientError(f"{where}[{i}] must be a finite number")
     if n_features is not None and len(values) != n_features:
         raise ClientError(f"{where} has {len(values)} values, but the model expects {n_features}")
@@ -65,7 +71,7 @@ def parse_predict_request(payload: Any, n_features: Optional[int], max_batch: in
         raise ClientError("send either \"features\" (one row) or \"instances\" (a batch), not both")
     if "features" in payload:
         row = _row(payload["features"], "features", n_features)
-        return PredictRequest(np.asarray([row], dtype=np.float64), batch=False)
+        return PredictRequest(np.array([row], dtype=np.float64), batch=False)
     if "instances" in payload:
         instances = payload["instances"]
         if not isinstance(instances, list):
@@ -79,5 +85,5 @@ def parse_predict_request(payload: Any, n_features: Optional[int], max_batch: in
         for i, r in enumerate(rows):
             if len(r) != width:
                 raise ClientError(f"instances is ragged: row 0 has {width} values but row {i} has {len(r)}")
-        return PredictRequest(np.asarray(rows, dtype=np.float64), batch=True)
+        return PredictRequest(np.array(rows, dtype=np.float64), batch=True)
     raise ClientError("missing field: send {\"features\": [...]} for one row or {\"instances\": [[...], ...]} for a batch")

@@ -1,65 +1,68 @@
-"""gunicorn's threaded worker, with a deadline for receiving each request.
+"""The gunicorn worker: one uvicorn server on uvloop per worker process.
 
-The gthread worker hands a connection to a thread once its first bytes arrive, and the thread
-then reads the rest with blocking reads. A client that trickles its request a byte at a time
-would hold that thread for as long as it likes; enough of them would leave no thread to serve
-anyone else. Here each request must arrive in full within REQUEST_TIMEOUT seconds (headers and
-body together), or its connection is closed and the thread is free again.
+gunicorn stays the process manager (one worker per vCPU or GPU, restarts, graceful SIGTERM,
+the hooks that give each worker its slot); each worker serves the ASGI app on an event loop.
+This plays the part of uvicorn's own UvicornWorker, which current uvicorn deprecates.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import os
-import socket
-import time
+import signal
+import sys
 
-from gunicorn.http.errors import NoMoreData
-from gunicorn.workers.gthread import ThreadWorker
+import uvicorn
+import uvloop
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.base import Worker
 
-log = logging.getLogger("model_server")
+from .deadline_protocol import deadline_protocol
+from .worker_slots import visible_device
 
 
-class DeadlineSocket:
-    """Wraps a client socket so every recv() counts against one deadline per request."""
+class ModelServerWorker(Worker):
+    def init_process(self) -> None:
+        # Before the app (and with it PyTorch) is loaded: this worker sees its one GPU only.
+        slot = getattr(self, "slot", 0)
+        device = visible_device(slot, self.app.settings.gpu_count)
+        if device is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = device
+        self.app.worker_info = {"slot": slot, "pid": os.getpid(), "cuda_visible_devices": device}
+        super().init_process()
 
-    def __init__(self, sock: socket.socket, client):
-        self._sock = sock
-        self._client = client
-        self._deadline = float("inf")
-        self._limit = 0.0
+    def init_signals(self) -> None:
+        # uvicorn installs its own SIGTERM/SIGINT handlers when it starts serving.
+        for s in self.SIGNALS:
+            signal.signal(s, signal.SIG_DFL)
 
-    def start_request(self, seconds: float) -> None:
-        self._limit = seconds
-        self._deadline = time.monotonic() + seconds
-
-    def recv(self, size: int) -> bytes:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            self._too_slow()
-        self._sock.settimeout(remaining)
+    def run(self) -> None:
+        loop = uvloop.new_event_loop()
+        asyncio.set_event_loop(loop)
         try:
-            return self._sock.recv(size)
-        except socket.timeout:
-            self._too_slow()
+            loop.run_until_complete(self._serve())
         finally:
-            self._sock.settimeout(None)
+            loop.close()
 
-    def _too_slow(self):
-        log.warning("closing the connection from %s: its request did not arrive within %.0f s", self._client, self._limit)
-        self._deadline = float("inf")
-        raise NoMoreData(b"")
+    async def _serve(self) -> None:
+        settings = self.app.settings
+        config = uvicorn.Config(
+            app=self.wsgi,
+            http=deadline_protocol(settings.request_timeout),
+            loop="none",  # the worker made the uvloop loop itself
+            lifespan="off",
+            log_config=None,
+            access_log=False,  # the app writes its own JSON access log
+            proxy_headers=False,
+            server_header=False,
+            timeout_keep_alive=self.cfg.keepalive,
+            timeout_notify=self.timeout,
+            callback_notify=self._notify,
+        )
+        server = uvicorn.Server(config)
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
-    def __getattr__(self, name):
-        return getattr(self._sock, name)
-
-
-class DeadlineThreadWorker(ThreadWorker):
-    request_timeout = float(os.environ.get("REQUEST_TIMEOUT", "10"))
-
-    def handle(self, conn):
-        unreader = conn.parser.unreader
-        if not isinstance(unreader.sock, DeadlineSocket):
-            unreader.sock = DeadlineSocket(unreader.sock, conn.client)
-        unreader.sock.start_request(self.request_timeout)
-        return super().handle(conn)
+    async def _notify(self) -> None:
+        self.notify()
