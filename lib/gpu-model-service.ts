@@ -1,9 +1,9 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { Construct } from 'constructs';
+import { Construct, Dependable, IDependable } from 'constructs';
 import { gpuInstanceSpec, usableMemoryMiB } from './gpu-instances';
 import { ModelServiceBase, ModelServiceBaseProps } from './model-service-base';
 import { ServingImage } from './serving-image';
@@ -97,6 +97,15 @@ export class GpuModelService extends ModelServiceBase {
     if (props.cluster && !(props.cluster instanceof ecs.Cluster)) {
       throw new InvalidPropError(where, 'cluster', 'must be an ecs.Cluster defined in this app, so the GPU capacity provider can be added to it');
     }
+    if (props.cluster && Stack.of(props.cluster) !== Stack.of(this)) {
+      // ECS keeps a cluster's capacity providers in one ClusterCapacityProviderAssociations
+      // resource in the cluster's stack; it would refer to this stack's instances, which refer
+      // to the cluster: a dependency cycle between the two stacks.
+      throw new InvalidPropError(where, 'cluster',
+        `is in stack '${Stack.of(props.cluster).stackName}', but a GPU service adds its capacity provider to the cluster, ` +
+        `which must then happen in that stack and would refer back to this one (a dependency cycle). Define the ` +
+        `GpuModelService in stack '${Stack.of(props.cluster).stackName}', or omit 'cluster' and pass 'vpc' to give it a cluster of its own`);
+    }
 
     const cluster = (props.cluster as ecs.Cluster | undefined) ?? new ecs.Cluster(this, 'Cluster', {
       vpc: this.vpc,
@@ -125,8 +134,9 @@ export class GpuModelService extends ModelServiceBase {
 
     this.taskDefinition = new ecs.Ec2TaskDefinition(this, 'Task', { networkMode: ecs.NetworkMode.AWS_VPC });
     this.addContainers(this.taskDefinition, {
-      // One model copy per GPU: one gunicorn worker per reserved GPU.
+      // One model copy per GPU: one worker per reserved GPU, each on its own (GPU_COUNT).
       workers: gpuCount,
+      gpuCount,
       defaultImage: ServingImage.fromModelServer({ gpu: true }),
       // Docker volumes, unlike ECS's host bind mounts, take the owner of the image's mount point,
       // so the non-root fetcher can write the model volume on EC2 as it can on Fargate.
@@ -141,7 +151,16 @@ export class GpuModelService extends ModelServiceBase {
       placementStrategies: [ecs.PlacementStrategy.spreadAcrossInstances()],
       ...this.serviceDefaults(),
     });
-    this.service.node.addDependency(cluster);
+    // The service may only name the capacity provider once it is associated with the cluster. The
+    // association is created at synth (by the cluster's aspect), so the dependency names it lazily:
+    // on it alone, not on the whole cluster, which the service references already.
+    const association: IDependable = {};
+    Dependable.implement(association, {
+      get dependencyRoots() {
+        return cluster.node.findAll().filter((c) => c instanceof ecs.CfnClusterCapacityProviderAssociations);
+      },
+    });
+    this.service.node.addDependency(association);
     this.attachService(this.service);
   }
 

@@ -1,11 +1,13 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import { FETCHER_ENV, ModelContainerContract, SERVER_ENV } from './container-contract';
 import { ModelSourceConfig } from './model-source';
-import { MODEL_USER, ServingImageConfig } from './serving-image';
+import { ServingImageConfig } from './serving-image';
+import { StartupBudget } from './startup-budget';
 
 /** Where the model volume is mounted in both containers. */
-export const MODEL_MOUNT_PATH = '/models';
+export const MODEL_MOUNT_PATH = ModelContainerContract.MODEL_MOUNT_PATH;
 /** The server's writable scratch space on an otherwise read-only root filesystem. */
 const SCRATCH_MOUNT_PATH = '/tmp';
 export const MODEL_VOLUME_NAME = 'model';
@@ -18,14 +20,20 @@ export interface ModelContainersOptions {
   readonly image: ServingImageConfig;
   readonly fetcherImage: ecs.ContainerImage;
   readonly containerPort: number;
+  /** The server's health route, below `routePrefix`. */
+  readonly healthCheckPath: string;
+  /** The path prefix of every server route ('' for none). */
+  readonly routePrefix: string;
   readonly environment: Record<string, string>;
-  /** Download plus load budget: bounds the container health check's start period. */
+  /** Download plus load budget: split between the fetcher and the server, and bounds the container health check's start period. */
   readonly startupTimeout: Duration;
   /** SIGTERM to SIGKILL: the server drains in-flight requests within it. */
   readonly stopTimeout: Duration;
   readonly logGroup: logs.ILogGroup;
-  /** gunicorn worker processes for the server. */
+  /** Server worker processes. */
   readonly workers: number;
+  /** GPUs the server reserves: its worker in slot i uses GPU i % gpuCount. */
+  readonly gpuCount?: number;
   /** How the model and scratch volumes are provided (Fargate task storage by default). */
   readonly volume?: Omit<ecs.Volume, 'name'>;
   /** Extra settings for the server container (GPU reservation, memory). */
@@ -52,12 +60,13 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
   taskDefinition.addVolume({ name: SCRATCH_VOLUME_NAME, ...options.volume });
 
   const fetcherEnvironment: Record<string, string> = {
-    MODEL_URI: options.model.uri,
-    MODEL_DIR: MODEL_MOUNT_PATH,
-    AWS_REGION: Stack.of(taskDefinition).region,
+    [FETCHER_ENV.modelUri]: options.model.uri,
+    [FETCHER_ENV.modelDir]: MODEL_MOUNT_PATH,
+    [FETCHER_ENV.region]: Stack.of(taskDefinition).region,
+    [FETCHER_ENV.timeoutSeconds]: String(new StartupBudget(options.startupTimeout).fetchTimeout.toSeconds()),
   };
-  if (options.model.sha256) fetcherEnvironment.MODEL_SHA256 = options.model.sha256;
-  if (options.model.unpack) fetcherEnvironment.MODEL_UNPACK = options.model.unpack;
+  if (options.model.sha256) fetcherEnvironment[FETCHER_ENV.sha256] = options.model.sha256;
+  if (options.model.unpack) fetcherEnvironment[FETCHER_ENV.unpack] = options.model.unpack;
 
   const fetcher = taskDefinition.addContainer('ModelFetcher', {
     containerName: FETCHER_CONTAINER_NAME,
@@ -65,7 +74,7 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
     essential: false,
     // A soft reservation: the download streams to disk, and EC2 tasks need one per container.
     memoryReservationMiB: 256,
-    user: MODEL_USER,
+    user: ModelContainerContract.USER,
     readonlyRootFilesystem: true,
     environment: fetcherEnvironment,
     logging: ecs.LogDrivers.awsLogs({ logGroup: options.logGroup, streamPrefix: FETCHER_CONTAINER_NAME }),
@@ -81,11 +90,14 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
     readonlyRootFilesystem: true,
     portMappings: [{ containerPort: options.containerPort, protocol: ecs.Protocol.TCP }],
     environment: {
-      PORT: String(options.containerPort),
-      MODEL_DIR: MODEL_MOUNT_PATH,
-      WORKERS: String(options.workers),
-      // gunicorn finishes in-flight requests within this, a little inside ECS's stop timeout.
-      GRACEFUL_TIMEOUT: String(Math.max(1, stopSeconds - 5)),
+      [SERVER_ENV.port]: String(options.containerPort),
+      [SERVER_ENV.modelDir]: MODEL_MOUNT_PATH,
+      [SERVER_ENV.workers]: String(options.workers),
+      // The server finishes in-flight requests within this, a little inside ECS's stop timeout.
+      [SERVER_ENV.gracefulTimeout]: String(Math.max(1, stopSeconds - 5)),
+      [SERVER_ENV.healthPath]: options.healthCheckPath,
+      ...(options.routePrefix ? { [SERVER_ENV.routePrefix]: options.routePrefix } : {}),
+      ...(options.gpuCount ? { [SERVER_ENV.gpuCount]: String(options.gpuCount) } : {}),
       ...options.environment,
     },
     stopTimeout: options.stopTimeout,

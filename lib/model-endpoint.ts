@@ -12,13 +12,28 @@ export interface ExistingListenerOptions {
   readonly listener: elbv2.IApplicationListener;
   /** The listener rule's priority, 1-50000, unique on the listener. */
   readonly priority: number;
-  /** Which requests reach the model, e.g. `ListenerCondition.pathPatterns(['/models/iris/*'])`. */
-  readonly conditions: elbv2.ListenerCondition[];
+  /**
+   * The path the service answers below, e.g. `/models/iris`: the rule forwards `/models/iris/*`,
+   * the server answers `/models/iris/predict` and `/models/iris/health`, and the target group's
+   * health check calls the latter.
+   * @default - no path condition: give `conditions` instead (a host header, say), and the server answers at `/predict`
+   */
+  readonly pathPrefix?: string;
+  /**
+   * More conditions a request must meet, such as `ListenerCondition.hostHeaders([...])`. A
+   * path-pattern condition is refused: use `pathPrefix`, so that the server answers below it.
+   * @default - none: `pathPrefix` alone selects the requests
+   */
+  readonly conditions?: elbv2.ListenerCondition[];
 }
+
+/** A URL path of one or more segments, without a trailing slash or a wildcard. */
+const PATH_PREFIX = /^(\/[A-Za-z0-9._~-]+)+$/;
 
 export interface ModelEndpointProps {
   readonly vpc: ec2.IVpc;
   readonly containerPort: number;
+  /** The server's health route, below the path prefix. */
   readonly healthCheckPath: string;
   readonly deregistrationDelay: Duration;
   /** @default true */
@@ -36,15 +51,35 @@ export interface ModelEndpointProps {
  * behind either a new Application Load Balancer or an existing listener.
  */
 export class ModelEndpoint extends Construct {
+  /** Checks an existing listener's options at the top of the service's constructor. */
+  public static validateExistingListener(where: string, options: ExistingListenerOptions): void {
+    checkIntRange(where, 'existingListener.priority', options.priority, 1, 50000);
+    const { pathPrefix, conditions = [] } = options;
+    if (pathPrefix !== undefined && !Token.isUnresolved(pathPrefix) && !PATH_PREFIX.test(pathPrefix)) {
+      throw new InvalidPropError(where, 'existingListener.pathPrefix',
+        `must be a URL path like '/models/iris' (letters, digits, '.', '_', '~' and '-' between slashes; no trailing slash or wildcard), got '${pathPrefix}'`);
+    }
+    if (conditions.some((c) => c.renderRawCondition().field === 'path-pattern')) {
+      throw new InvalidPropError(where, 'existingListener.conditions',
+        "has a path-pattern condition, but the server would not answer below that path: drop it and set pathPrefix (e.g. pathPrefix: '/models/iris' for '/models/iris/*')");
+    }
+    if (pathPrefix === undefined && conditions.length === 0) {
+      throw new InvalidPropError(where, 'existingListener', "needs a pathPrefix (e.g. '/models/iris') or at least one condition (e.g. a host header)");
+    }
+  }
+
   public readonly targetGroup: elbv2.ApplicationTargetGroup;
   public readonly listener: elbv2.IApplicationListener;
   /** The load balancer, when this construct created it. */
   public readonly loadBalancer?: elbv2.ApplicationLoadBalancer;
   /** The endpoint's base URL, when this construct created the load balancer. */
   public readonly url?: string;
+  /** The path every server route is below ('' for none). */
+  public readonly pathPrefix: string;
 
   constructor(scope: Construct, id: string, props: ModelEndpointProps) {
     super(scope, id);
+    this.pathPrefix = props.existingListener?.pathPrefix ?? '';
 
     this.targetGroup = new elbv2.ApplicationTargetGroup(this, 'TargetGroup', {
       vpc: props.vpc,
@@ -53,7 +88,7 @@ export class ModelEndpoint extends Construct {
       port: props.containerPort,
       deregistrationDelay: props.deregistrationDelay,
       healthCheck: {
-        path: props.healthCheckPath,
+        path: this.pathPrefix + props.healthCheckPath,
         healthyHttpCodes: '200',
         interval: Duration.seconds(10),
         timeout: Duration.seconds(5),
@@ -63,12 +98,16 @@ export class ModelEndpoint extends Construct {
     });
 
     if (props.existingListener) {
-      const { listener, priority, conditions } = props.existingListener;
-      checkIntRange('ModelEndpoint', 'existingListener.priority', priority, 1, 50000);
-      if (conditions.length === 0) {
-        throw new InvalidPropError('ModelEndpoint', 'existingListener.conditions', 'needs at least one condition, e.g. a path pattern');
-      }
-      listener.addTargetGroups('Model', { targetGroups: [this.targetGroup], priority, conditions });
+      const { listener, priority, pathPrefix, conditions = [] } = props.existingListener;
+      // The rule lives here, in the service's own scope and stack: its id cannot collide with
+      // another service's on the same listener, and a listener from another stack (a platform
+      // stack) is only referenced, never given a resource that refers back to this stack.
+      new elbv2.ApplicationListenerRule(this, 'ListenerRule', {
+        listener,
+        priority,
+        conditions: [...(pathPrefix ? [elbv2.ListenerCondition.pathPatterns([`${pathPrefix}/*`])] : []), ...conditions],
+        targetGroups: [this.targetGroup],
+      });
       this.listener = listener;
       return;
     }

@@ -7,12 +7,14 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { ModelContainerContract } from './container-contract';
 import { createDefaultVpc } from './default-vpc';
 import { modelFetcherImage } from './fetcher-image';
 import { addModelContainers, ModelContainers, SERVER_CONTAINER_NAME } from './model-containers';
 import { ExistingListenerOptions, ModelEndpoint } from './model-endpoint';
 import { ModelSource } from './model-source';
 import { ServingImage } from './serving-image';
+import { StartupBudget } from './startup-budget';
 import { checkDuration, checkIntRange, InvalidPropError } from './validation';
 
 /** Props every model service has, whatever its compute. */
@@ -83,7 +85,9 @@ export interface ModelServiceBaseProps {
   readonly containerPort?: number;
 
   /**
-   * The path the load balancer's health check calls; it must answer 200 only once the model is loaded.
+   * The server's health route (below `existingListener.pathPrefix`, when there is one): the load
+   * balancer's health check and the container's call it, and the built-in server answers it
+   * (HEALTH_PATH). It must answer 200 only once the model is loaded.
    * @default '/health'
    */
   readonly healthCheckPath?: string;
@@ -96,7 +100,9 @@ export interface ModelServiceBaseProps {
 
   /**
    * How long a new task may take to download and load the model before health checks count:
-   * the service's health check grace period.
+   * the service's health check grace period, at least a minute. The model fetcher gets three
+   * quarters of it for the download (MODEL_FETCH_TIMEOUT_SECONDS); the rest, and never less than
+   * 30 s, is for loading the model and the first health checks.
    * @default Duration.minutes(5)
    */
   readonly startupTimeout?: Duration;
@@ -146,8 +152,8 @@ export interface ModelServiceBaseProps {
 
 /** Defaults and limits shared by every model service. */
 const DEFAULTS = {
-  containerPort: 8080,
-  healthCheckPath: '/health',
+  containerPort: ModelContainerContract.DEFAULT_PORT,
+  healthCheckPath: ModelContainerContract.DEFAULT_HEALTH_PATH,
   startupTimeout: Duration.minutes(5),
   stopTimeout: Duration.seconds(30),
   deregistrationDelay: Duration.seconds(30),
@@ -203,7 +209,7 @@ export abstract class ModelServiceBase extends Construct {
     if (!Token.isUnresolved(s.healthCheckPath) && !/^\/[\x21-\x7e]*$/.test(s.healthCheckPath)) {
       throw new InvalidPropError(where, 'healthCheckPath', `must start with '/' and contain no spaces, got '${s.healthCheckPath}'`);
     }
-    checkDuration(where, 'startupTimeout', s.startupTimeout, Duration.seconds(10), Duration.hours(2));
+    checkDuration(where, 'startupTimeout', s.startupTimeout, StartupBudget.MIN_STARTUP_TIMEOUT, Duration.hours(2));
     checkDuration(where, 'deregistrationDelay', s.deregistrationDelay, Duration.seconds(0), Duration.seconds(3600));
     checkIntRange(where, 'minCapacity', s.minCapacity, 1, 1000);
     checkIntRange(where, 'maxCapacity', s.maxCapacity, 1, 1000);
@@ -212,6 +218,7 @@ export abstract class ModelServiceBase extends Construct {
     }
     checkIntRange(where, 'targetRequestsPerTaskPerMinute', s.targetRequestsPerTaskPerMinute, 1, 1_000_000);
     checkIntRange(where, 'targetCpuUtilization', s.targetCpuUtilization, 10, 95);
+    if (props.existingListener) ModelEndpoint.validateExistingListener(where, props.existingListener);
     if (props.existingListener && (props.certificate || props.accessLogsBucket || props.internetFacing !== undefined)) {
       throw new InvalidPropError(where, 'existingListener',
         'configures the load balancer elsewhere; drop certificate, accessLogsBucket and internetFacing, or drop existingListener');
@@ -254,6 +261,7 @@ export abstract class ModelServiceBase extends Construct {
     taskDefinition: ecs.TaskDefinition,
     compute: {
       workers: number;
+      gpuCount?: number;
       volume?: Omit<ecs.Volume, 'name'>;
       serverOptions?: Partial<ecs.ContainerDefinitionOptions>;
       defaultImage?: ServingImage;
@@ -266,6 +274,8 @@ export abstract class ModelServiceBase extends Construct {
       image: (this.props.image ?? defaultImage ?? ServingImage.fromModelServer()).bind(this),
       fetcherImage: this.props.fetcherImage ?? modelFetcherImage(),
       containerPort: s.containerPort,
+      healthCheckPath: s.healthCheckPath,
+      routePrefix: this.endpoint.pathPrefix,
       environment: this.props.environment ?? {},
       startupTimeout: s.startupTimeout,
       stopTimeout: s.stopTimeout,

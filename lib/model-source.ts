@@ -162,9 +162,17 @@ function grantModelRead(
   const objects = bucket.arnForObjects(isPrefix ? `${key}*` : key);
   iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [objects] });
   if (isPrefix) {
-    Validations.of(scope).acknowledge({
-      id: iamWildcardResourceId(scope, objects),
-      reason: `The model is every object below the prefix '${key}', so reading it needs s3:GetObject on '${key}*'; the wildcard covers that prefix and nothing else in the bucket.`,
+    // The finding's id spells the ARN as the template finally does. For a bucket from another
+    // stack that is an import CDK creates only at synth, after the constructs are built and before
+    // they are validated: so the acknowledgement is made then, exactly as broad as the finding.
+    scope.node.addValidation({
+      validate: () => {
+        Validations.of(scope).acknowledge({
+          id: iamWildcardResourceId(scope, objects),
+          reason: `The model is every object below the prefix '${key}', so reading it needs s3:GetObject on '${key}*'; the wildcard covers that prefix and nothing else in the bucket.`,
+        });
+        return [];
+      },
     });
     grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({
       actions: ['s3:ListBucket'],

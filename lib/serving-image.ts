@@ -5,6 +5,7 @@ import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Construct } from 'constructs';
 import { MODEL_SERVER_DIR } from './asset-paths';
+import { ModelContainerContract } from './container-contract';
 import { InvalidPropError } from './validation';
 
 /** Options for an image built from a Docker build context. */
@@ -106,9 +107,6 @@ export function imageAsset(directory: string, options: ServingImageBuildOptions 
   });
 }
 
-/** The built-in server's container user (see its Dockerfile). */
-export const MODEL_USER = '10001:10001';
-
 class BuiltInServerImage extends ServingImage {
   constructor(private readonly options: ModelServerImageOptions) {
     super();
@@ -121,7 +119,7 @@ class BuiltInServerImage extends ServingImage {
         buildArgs: { MODEL_VERSION: this.options.modelVersion ?? 'unversioned', ...this.options.buildArgs },
       }),
       healthCheckCommand: ['CMD', 'python3', '-m', 'model_server.healthcheck'],
-      user: MODEL_USER,
+      user: ModelContainerContract.USER,
     };
   }
 }

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildImage, createVolumes, docker, dockerOk, removeRun, requireDockerEngine, runArgs } from './docker';
 import { LocalS3 } from './local-s3';
-import { modelTaskContainers } from './task-containers';
+import { modelTask } from './task-containers';
 
 const ROOT = path.join(__dirname, '..');
 const BUCKET = 'local-models';
@@ -126,7 +126,7 @@ async function main(): Promise<number> {
     }
     say(`model ${options.model} is at ${uri} on the embedded S3 server (${s3.endpoint})`);
 
-    const { fetcher, server } = modelTaskContainers(uri, sha256);
+    const { fetcher, server } = modelTask(uri, { sha256 });
     if (stopped) return stopped;
     await createVolumes(runId, [fetcher, server]);
     const fetched = await docker(runArgs(fetcher, { runId, image: `cdk-model-serving/model-fetcher:local`, environment: s3.env() }), {

@@ -1,8 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Stack } from 'aws-cdk-lib';
-import { FargateModelService, ModelSource } from '../lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { FargateModelService, FETCHER_CONTAINER_NAME, GpuModelService, ModelSource, SERVER_CONTAINER_NAME } from '../lib';
 
 /** One container of the model task, as its ECS task definition defines it. */
 export interface ContainerSpec {
@@ -15,22 +17,61 @@ export interface ContainerSpec {
   readonly dependsOn: ReadonlyArray<{ readonly container: string; readonly condition: string }>;
 }
 
+/** Which variant of the model service to synthesize. */
+export interface ModelTaskOptions {
+  /** The SHA-256 the fetcher checks the model against. */
+  readonly sha256?: string;
+  /** A GpuModelService (the GPU image's task) instead of a FargateModelService. */
+  readonly gpu?: boolean;
+  /** Behind a path rule on a shared listener, answering below this prefix. */
+  readonly pathPrefix?: string;
+  readonly healthCheckPath?: string;
+  readonly startupTimeout?: Duration;
+}
+
+/** A model task as ECS runs it: its two containers, and the path the load balancer's health check calls. */
+export interface ModelTask {
+  readonly fetcher: ContainerSpec;
+  readonly server: ContainerSpec;
+  readonly targetHealthCheckPath: string;
+}
+
 /**
- * The fetcher and server containers exactly as FargateModelService defines them for `modelUri`:
- * this synthesizes the real construct and reads its task definition, so a local run (or a test)
- * uses the same environment, user, read-only root filesystem and mounts as ECS.
+ * The fetcher and server containers exactly as the constructs define them for `modelUri`: this
+ * synthesizes the real construct and reads its template, so a local run (or a test) uses the
+ * same environment, user, read-only root filesystem and mounts as ECS, and the health check path
+ * the target group uses.
  */
-export function modelTaskContainers(modelUri: string, sha256?: string): { fetcher: ContainerSpec; server: ContainerSpec } {
+export function modelTask(modelUri: string, options: ModelTaskOptions = {}): ModelTask {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'model-task-'));
   try {
     const app = new App({ outdir });
     const stack = new Stack(app, 'LocalModelTask', { env: { account: '000000000000', region: 'us-east-1' } });
-    // The library's own images, as deployed (staging their build contexts needs no Docker).
-    new FargateModelService(stack, 'Model', { model: ModelSource.fromS3Uri(modelUri, { sha256 }) });
+    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0 });
+    const props = {
+      vpc,
+      // The library's own images, as deployed (staging their build contexts needs no Docker).
+      model: ModelSource.fromS3Uri(modelUri, { sha256: options.sha256 }),
+      healthCheckPath: options.healthCheckPath,
+      startupTimeout: options.startupTimeout,
+      existingListener: options.pathPrefix ? {
+        listener: new elbv2.ApplicationLoadBalancer(stack, 'Shared', { vpc }).addListener('Http', { port: 80, defaultAction: elbv2.ListenerAction.fixedResponse(404) }),
+        priority: 10,
+        pathPrefix: options.pathPrefix,
+      } : undefined,
+    };
+    if (options.gpu) new GpuModelService(stack, 'Model', props);
+    else new FargateModelService(stack, 'Model', props);
     const template = JSON.parse(fs.readFileSync(path.join(app.synth().directory, 'LocalModelTask.template.json'), 'utf8'));
-    const task = Object.values<any>(template.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition');
+    const resources = Object.values<any>(template.Resources);
+    const task = resources.find((r) => r.Type === 'AWS::ECS::TaskDefinition');
     const specs = (task.Properties.ContainerDefinitions as any[]).map(toSpec);
-    return { fetcher: specs.find((s) => s.name === 'model-fetcher')!, server: specs.find((s) => s.name === 'server')! };
+    const targetGroup = resources.find((r) => r.Type === 'AWS::ElasticLoadBalancingV2::TargetGroup');
+    return {
+      fetcher: specs.find((s) => s.name === FETCHER_CONTAINER_NAME)!,
+      server: specs.find((s) => s.name === SERVER_CONTAINER_NAME)!,
+      targetHealthCheckPath: targetGroup.Properties.HealthCheckPath,
+    };
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { buildImage, createVolumes, docker, dockerOk, removeRun, requireDockerEngine, runArgs } from '../../scripts/docker';
-import { ContainerSpec, modelTaskContainers } from '../../scripts/task-containers';
+import { ContainerSpec, modelTask } from '../../scripts/task-containers';
 import { ensureBaseImage } from '../helpers/base-images';
 import { freePort, requireServerPython } from '../helpers/processes';
 import { sklearnPredictions } from '../helpers/python-models';
@@ -82,10 +82,10 @@ async function post(url: string, body: string, contentType = 'application/json')
 describe('fetcher, then server, wired as the task definition wires them', () => {
   const run = newRun();
   let server: { url: string; id: string };
-  let specs: ReturnType<typeof modelTaskContainers>;
+  let specs: ReturnType<typeof modelTask>;
 
   beforeAll(async () => {
-    specs = modelTaskContainers(`s3://${BUCKET}/iris/model.joblib`, modelSha);
+    specs = modelTask(`s3://${BUCKET}/iris/model.joblib`, { sha256: modelSha });
     await createVolumes(run, [specs.fetcher, specs.server]);
     const fetched = await runFetcher(run, specs.fetcher);
     expect(fetched.stderr).toBe('');
@@ -143,7 +143,7 @@ describe('fetcher, then server, wired as the task definition wires them', () => 
 
 test('a missing model: the fetcher exits non-zero with one line, the volume stays empty, the server never starts', async () => {
   const run = newRun();
-  const specs = modelTaskContainers(`s3://${BUCKET}/iris/missing.joblib`);
+  const specs = modelTask(`s3://${BUCKET}/iris/missing.joblib`);
   await createVolumes(run, [specs.fetcher, specs.server]);
   const fetched = await runFetcher(run, specs.fetcher);
   expect(fetched.code).toBe(1);
@@ -156,7 +156,7 @@ test('a missing model: the fetcher exits non-zero with one line, the volume stay
 
 test('a checksum mismatch: the fetcher refuses the model and leaves nothing behind', async () => {
   const run = newRun();
-  const specs = modelTaskContainers(`s3://${BUCKET}/iris/model.joblib`, 'f'.repeat(64));
+  const specs = modelTask(`s3://${BUCKET}/iris/model.joblib`, { sha256: 'f'.repeat(64) });
   await createVolumes(run, [specs.fetcher, specs.server]);
   const fetched = await runFetcher(run, specs.fetcher);
   expect(fetched.code).toBe(1);

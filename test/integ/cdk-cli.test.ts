@@ -1,12 +1,20 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { cfnLint, requireCfnLint, templatesIn } from '../helpers/cfn-lint';
 import { run } from '../helpers/processes';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CDK = path.join(ROOT, 'node_modules', '.bin', 'cdk');
 
-/** The real CDK CLI synthesizing the example app, cdk-nag included, as a user would run it. */
+/**
+ * The real CDK CLI synthesizing the example app, cdk-nag included, as a user would run it; every
+ * template it writes is checked by cfn-lint, CloudFormation's own linter.
+ */
+beforeAll(() => {
+  requireCfnLint();
+});
+
 async function cdkSynth(...context: string[]) {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-cli-'));
   const args = ['synth', '--quiet', '--output', out, ...context.flatMap((c) => ['-c', c])];
@@ -28,10 +36,11 @@ function fetcherEnv(t: any): Record<string, unknown> {
   return Object.fromEntries(fetcher.Environment.map((e: any) => [e.Name, e.Value]));
 }
 
-test('cdk synth with no context deploys the sample model, with no cdk-nag errors', async () => {
+test('cdk synth with no context deploys the sample model, with no cdk-nag errors and a clean cfn-lint', async () => {
   const result = await cdkSynth();
   expect(result.stderr).not.toMatch(/ERROR|Validation failed/);
   expect(result.code).toBe(0);
+  expect(cfnLint(templatesIn(result.out))).toEqual([]);
   const env = fetcherEnv(template(result.out));
   expect(env.MODEL_SHA256).toMatch(/^[0-9a-f]{64}$/);
   // The validation report exists only when validation plugins ran; cdk-nag adds a plugin report only for findings.
@@ -51,10 +60,11 @@ test('cdk synth -c modelUri=<malformed> fails with the reason', async () => {
   expect(result.stderr).toMatch(/ModelSource.fromS3Uri: invalid 'uri': expected s3:\/\/bucket\/key/);
 }, 180_000);
 
-test('cdk synth -c compute=gpu gives the GPU service with the same model wiring, with no cdk-nag errors', async () => {
+test('cdk synth -c compute=gpu gives the GPU service with the same model wiring, with no cdk-nag errors and a clean cfn-lint', async () => {
   const result = await cdkSynth('compute=gpu');
   expect(result.stderr).not.toMatch(/ERROR|Validation failed/);
   expect(result.code).toBe(0);
+  expect(cfnLint(templatesIn(result.out))).toEqual([]);
   const t = template(result.out);
   const types = Object.values(t.Resources).map((r: any) => r.Type);
   expect(types).toEqual(expect.arrayContaining(['AWS::ECS::CapacityProvider', 'AWS::EC2::LaunchTemplate', 'AWS::AutoScaling::AutoScalingGroup']));
@@ -64,10 +74,21 @@ test('cdk synth -c compute=gpu gives the GPU service with the same model wiring,
   expect(fetcherEnv(t).MODEL_SHA256).toMatch(/^[0-9a-f]{64}$/);
 }, 180_000);
 
+test('cdk synth -c compute=gpu -c spot=true on a g5 with a prefix model: no cdk-nag errors, a clean cfn-lint', async () => {
+  const result = await cdkSynth('compute=gpu', 'spot=true', 'instanceType=g5.2xlarge', 'modelUri=s3://team-models/resnet/');
+  expect(result.stderr).not.toMatch(/ERROR|Validation failed/);
+  expect(result.code).toBe(0);
+  expect(cfnLint(templatesIn(result.out))).toEqual([]);
+  const types = Object.values(template(result.out).Resources).map((r: any) => r.Type);
+  expect(types).toContain('AWS::AutoScaling::AutoScalingGroup');
+}, 180_000);
+
 test('cdk synth -c imageRepository=... adds the image repository stack, which the serving stack waits for and pushes to', async () => {
   const result = await cdkSynth('imageRepository=iris-model-server', 'modelVersion=iris-7');
   expect(result.stderr).not.toMatch(/ERROR|Validation failed/);
   expect(result.code).toBe(0);
+  expect(templatesIn(result.out).map((f) => path.basename(f)).sort()).toEqual(['ModelServing.template.json', 'ModelServingImages.template.json']);
+  expect(cfnLint(templatesIn(result.out))).toEqual([]);
   const images = JSON.parse(fs.readFileSync(path.join(result.out, 'ModelServingImages.template.json'), 'utf8'));
   const repo = Object.values(images.Resources).find((r: any) => r.Type === 'AWS::ECR::Repository') as any;
   expect(repo.Properties).toMatchObject({ RepositoryName: 'iris-model-server', ImageTagMutability: 'IMMUTABLE', ImageScanningConfiguration: { ScanOnPush: true } });

@@ -61,6 +61,7 @@ test('the check is live: an unacknowledged finding fails synth and is reported',
 test('every acknowledgement the library makes carries a reason', () => {
   const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-ack-')) });
   const stack = new ModelServingExampleStack(app, 'ModelServing', { modelUri: 's3://team-models/iris/v3/', env: { region: 'eu-west-1' } });
+  app.synth(); // a prefix's acknowledgement is made at synth, once the template's ARN is known
   const acks = stack.node.findAll().flatMap((c) => c.node.metadata)
     .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
     .flatMap((m) => Object.entries(m.data as Record<string, string>));

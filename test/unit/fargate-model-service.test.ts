@@ -42,7 +42,9 @@ describe('defaults', () => {
       ReadonlyRootFilesystem: true,
       MountPoints: [{ ContainerPath: '/models', SourceVolume: 'model', ReadOnly: false }],
     });
-    expect(envOf(fetcher)).toEqual({ MODEL_URI: 's3://team-models/iris/model.joblib', MODEL_DIR: '/models', AWS_REGION: 'eu-west-1' });
+    expect(envOf(fetcher)).toEqual({
+      MODEL_URI: 's3://team-models/iris/model.joblib', MODEL_DIR: '/models', AWS_REGION: 'eu-west-1', MODEL_FETCH_TIMEOUT_SECONDS: '225',
+    });
   });
 
   test('the server waits for the fetcher to succeed, mounts the model read-only, on a read-only root', () => {
@@ -60,7 +62,7 @@ describe('defaults', () => {
       ],
       HealthCheck: { Command: ['CMD', 'python3', '-m', 'model_server.healthcheck'], Interval: 15, Timeout: 5, Retries: 3, StartPeriod: 300 },
     });
-    expect(envOf(server)).toEqual({ PORT: '8080', MODEL_DIR: '/models', WORKERS: '1', GRACEFUL_TIMEOUT: '25' });
+    expect(envOf(server)).toEqual({ PORT: '8080', MODEL_DIR: '/models', WORKERS: '1', GRACEFUL_TIMEOUT: '25', HEALTH_PATH: '/health' });
   });
 
   test('both containers log to one log group with a retention', () => {
@@ -158,13 +160,18 @@ describe('defaults', () => {
   });
 });
 
-test('startupTimeout sets the grace period and bounds the container start period at ECS\'s 300 s', () => {
+test('startupTimeout sets the grace period, bounds the container start period at ECS\'s 300 s, and gives the fetcher its share', () => {
   const long = synth({ startupTimeout: Duration.minutes(12) });
   long.hasResourceProperties('AWS::ECS::Service', { HealthCheckGracePeriodSeconds: 720 });
   expect(containers(long).server.HealthCheck.StartPeriod).toBe(300);
+  // Three quarters for the download, a quarter (at least 30 s) for loading and the first health checks.
+  expect(envOf(containers(long)['model-fetcher']).MODEL_FETCH_TIMEOUT_SECONDS).toBe('540');
   const short = synth({ startupTimeout: Duration.seconds(90) });
   short.hasResourceProperties('AWS::ECS::Service', { HealthCheckGracePeriodSeconds: 90 });
   expect(containers(short).server.HealthCheck.StartPeriod).toBe(90);
+  expect(envOf(containers(short)['model-fetcher']).MODEL_FETCH_TIMEOUT_SECONDS).toBe('60');
+  const shortest = synth({ startupTimeout: Duration.minutes(1) });
+  expect(envOf(containers(shortest)['model-fetcher']).MODEL_FETCH_TIMEOUT_SECONDS).toBe('30');
 });
 
 test('size, storage, workers, port, health path, capacity, timeouts and logs are configurable', () => {
@@ -176,7 +183,7 @@ test('size, storage, workers, port, health path, capacity, timeouts and logs are
   });
   template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '4096', Memory: '16384', EphemeralStorage: { SizeInGiB: 100 } });
   const server = containers(template).server;
-  expect(envOf(server)).toEqual({ PORT: '9000', MODEL_DIR: '/models', WORKERS: '4', GRACEFUL_TIMEOUT: '55', LOG_LEVEL: 'debug' });
+  expect(envOf(server)).toEqual({ PORT: '9000', MODEL_DIR: '/models', WORKERS: '4', GRACEFUL_TIMEOUT: '55', HEALTH_PATH: '/ready', LOG_LEVEL: 'debug' });
   expect(server.StopTimeout).toBe(60);
   template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
     Port: 9000, HealthCheckPath: '/ready',
@@ -230,7 +237,7 @@ test('composes with an existing VPC and cluster: creates neither', () => {
   expect(svc.cluster).toBe(cluster);
 });
 
-test('attaches to an existing listener with a rule instead of creating a load balancer', () => {
+test('attaches to an existing listener with a rule below a path prefix, which the server and the health check use too', () => {
   const stack = newStack();
   const vpc = new ec2.Vpc(stack, 'TeamVpc', { maxAzs: 2 });
   const listener = elbv2.ApplicationListener.fromApplicationListenerAttributes(stack, 'Listener', {
@@ -238,16 +245,23 @@ test('attaches to an existing listener with a rule instead of creating a load ba
     securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'AlbSg', 'sg-0123456789abcdef0'),
   });
   const svc = new FargateModelService(stack, 'Model', {
-    model: model(stack), vpc,
-    existingListener: { listener, priority: 10, conditions: [elbv2.ListenerCondition.pathPatterns(['/iris/*'])] },
+    model: model(stack), vpc, healthCheckPath: '/ready',
+    existingListener: { listener, priority: 10, pathPrefix: '/models/iris', conditions: [elbv2.ListenerCondition.hostHeaders(['ml.example.com'])] },
   });
   const template = Template.fromStack(stack);
   template.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 0);
   template.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
     Priority: 10,
-    Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/iris/*'] } }],
+    Conditions: [
+      { Field: 'path-pattern', PathPatternConfig: { Values: ['/models/iris/*'] } },
+      { Field: 'host-header', HostHeaderConfig: { Values: ['ml.example.com'] } },
+    ],
     ListenerArn: listener.listenerArn,
   });
+  // The rule is the service's own resource, beside its target group.
+  expect(Object.keys(template.findResources('AWS::ElasticLoadBalancingV2::ListenerRule'))[0]).toMatch(/^ModelEndpointListenerRule/);
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/models/iris/ready' });
+  expect(envOf(containers(template).server)).toMatchObject({ ROUTE_PREFIX: '/models/iris', HEALTH_PATH: '/ready' });
   template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { SourceSecurityGroupId: 'sg-0123456789abcdef0', FromPort: 8080 });
   expect(svc.loadBalancer).toBeUndefined();
   expect(svc.listener).toBe(listener);
@@ -273,7 +287,7 @@ describe('invalid props fail synth with a message that names the prop', () => {
     ['min above max', { minCapacity: 5, maxCapacity: 2 }, "FargateModelService: invalid 'minCapacity': (5) must not exceed maxCapacity (2)"],
     ['zero min', { minCapacity: 0 }, "FargateModelService: invalid 'minCapacity': must be an integer from 1 to 1000, got 0"],
     ['port', { containerPort: 70000 }, "FargateModelService: invalid 'containerPort': must be an integer from 1 to 65535, got 70000"],
-    ['startup timeout', { startupTimeout: Duration.seconds(5) }, "FargateModelService: invalid 'startupTimeout': must be from 10 seconds to 2 hours, got 5 seconds"],
+    ['startup timeout', { startupTimeout: Duration.seconds(45) }, "FargateModelService: invalid 'startupTimeout': must be from 1 minute to 2 hours, got 45 seconds"],
     ['stop timeout', { stopTimeout: Duration.minutes(5) }, "FargateModelService: invalid 'stopTimeout (seconds)': must be an integer from 2 to 120, got 300"],
     ['cpu target', { targetCpuUtilization: 100 }, "FargateModelService: invalid 'targetCpuUtilization': must be an integer from 10 to 95, got 100"],
   ];
@@ -290,7 +304,7 @@ describe('invalid props fail synth with a message that names the prop', () => {
   });
 
   test('an existing listener together with load balancer settings, or with a bad rule', () => {
-    const attempt = (existing: { priority: number; conditions: elbv2.ListenerCondition[] }, extra: Partial<FargateModelServiceProps> = {}) => {
+    const attempt = (existing: { priority: number; pathPrefix?: string; conditions?: elbv2.ListenerCondition[] }, extra: Partial<FargateModelServiceProps> = {}) => {
       const stack = newStack();
       const listener = elbv2.ApplicationListener.fromApplicationListenerAttributes(stack, 'L', {
         listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/a/1/2',
@@ -298,12 +312,19 @@ describe('invalid props fail synth with a message that names the prop', () => {
       });
       return () => new FargateModelService(stack, 'M', { model: model(stack), existingListener: { listener, ...existing }, ...extra });
     };
-    const paths = [elbv2.ListenerCondition.pathPatterns(['/*'])];
-    expect(attempt({ priority: 1, conditions: paths }, { internetFacing: false }))
+    expect(attempt({ priority: 1, pathPrefix: '/iris' }, { internetFacing: false }))
       .toThrow("FargateModelService: invalid 'existingListener': configures the load balancer elsewhere");
-    expect(attempt({ priority: 0, conditions: paths }))
-      .toThrow("ModelEndpoint: invalid 'existingListener.priority': must be an integer from 1 to 50000, got 0");
-    expect(attempt({ priority: 5, conditions: [] }))
-      .toThrow("ModelEndpoint: invalid 'existingListener.conditions': needs at least one condition");
+    expect(attempt({ priority: 0, pathPrefix: '/iris' }))
+      .toThrow("FargateModelService: invalid 'existingListener.priority': must be an integer from 1 to 50000, got 0");
+    expect(attempt({ priority: 5 }))
+      .toThrow("FargateModelService: invalid 'existingListener': needs a pathPrefix (e.g. '/models/iris') or at least one condition (e.g. a host header)");
+    expect(attempt({ priority: 5, conditions: [elbv2.ListenerCondition.pathPatterns(['/models/iris/*'])] }))
+      .toThrow("FargateModelService: invalid 'existingListener.conditions': has a path-pattern condition, but the server would not answer below that path: " +
+        "drop it and set pathPrefix (e.g. pathPrefix: '/models/iris' for '/models/iris/*')");
+    for (const bad of ['models/iris', '/models/iris/', '/models/*', '/', '/a b']) {
+      expect(attempt({ priority: 5, pathPrefix: bad })).toThrow(`FargateModelService: invalid 'existingListener.pathPrefix': must be a URL path like '/models/iris'`);
+    }
+    expect(attempt({ priority: 5, conditions: [elbv2.ListenerCondition.hostHeaders(['ml.example.com'])] })).not.toThrow();
   });
+
 });

@@ -96,12 +96,20 @@ describe('defaults', () => {
     const { server, 'model-fetcher': fetcher } = containers(template);
     expect(server.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '1' }]);
     expect(server.Memory).toBe(16 * 1024 - 1536);
-    expect(envOf(server)).toMatchObject({ WORKERS: '1', MODEL_DIR: '/models' });
+    expect(envOf(server)).toMatchObject({ WORKERS: '1', GPU_COUNT: '1', MODEL_DIR: '/models' });
     // The same model wiring as on Fargate.
     expect(server.DependsOn).toEqual([{ ContainerName: 'model-fetcher', Condition: 'SUCCESS' }]);
     expect(server.MountPoints[0]).toEqual({ ContainerPath: '/models', SourceVolume: 'model', ReadOnly: true });
     expect(server.ReadonlyRootFilesystem).toBe(true);
     expect(fetcher.Essential).toBe(false);
+  });
+
+  test('the service waits for the capacity provider\'s association with the cluster, and depends on nothing it references already', () => {
+    const services = Object.values(template.findResources('AWS::ECS::Service'));
+    const associations = Object.keys(template.findResources('AWS::ECS::ClusterCapacityProviderAssociations'));
+    expect(associations).toHaveLength(1);
+    // Only the association: the cluster itself is referenced by the service (cfn-lint W3005).
+    expect(services[0].DependsOn.filter((d: string) => /Cluster/.test(d))).toEqual(associations);
   });
 
   test('the same load balancer and autoscaling as on Fargate', () => {
@@ -128,7 +136,8 @@ test('a larger instance: several GPUs per task, memory shared among the tasks it
   const { server } = containers(template);
   expect(server.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '2' }]);
   expect(server.Memory).toBe(Math.floor((192 * 1024 - 1536) / 2));
-  expect(envOf(server).WORKERS).toBe('2');
+  // One worker per GPU, each worker on its own GPU (the server's GPU_COUNT).
+  expect(envOf(server)).toMatchObject({ WORKERS: '2', GPU_COUNT: '2' });
   template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MaxSize: '3' });
 });
 
@@ -178,6 +187,17 @@ describe('invalid props fail synth with a message that names the prop', () => {
     ['a tiny root volume', { rootVolumeGiB: 8 }, "GpuModelService: invalid 'rootVolumeGiB': must be an integer from 30 to 16384, got 8"],
   ])('%s', (_name, props, message) => {
     expect(() => synth(props)).toThrow(message);
+  });
+
+  test('a cluster from another stack, whose capacity providers that stack owns', () => {
+    const app = new App();
+    const platform = new Stack(app, 'Platform', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const cluster = new ecs.Cluster(platform, 'Cluster', { vpc: new ec2.Vpc(platform, 'Vpc') });
+    const stack = new Stack(app, 'Models', { env: { account: '123456789012', region: 'eu-west-1' } });
+    expect(() => new GpuModelService(stack, 'M', { model: model(stack), cluster })).toThrow(
+      "GpuModelService: invalid 'cluster': is in stack 'Platform', but a GPU service adds its capacity provider to the cluster, " +
+      'which must then happen in that stack and would refer back to this one (a dependency cycle). Define the GpuModelService ' +
+      "in stack 'Platform', or omit 'cluster' and pass 'vpc' to give it a cluster of its own");
   });
 
   test('an imported cluster, to which no capacity provider can be added', () => {

@@ -1,0 +1,38 @@
+/**
+ * The constructs' side of the contract with the images in `assets/`: every value both sides must
+ * agree on, defined once. The other side is the Dockerfiles (USER, EXPOSE, HEALTHCHECK), the
+ * server's settings (assets/model-server/model_server/settings.py) and the fetcher's
+ * (assets/model-fetcher/src/config.ts); test/integ/container-contract.test.ts holds them together.
+ */
+export class ModelContainerContract {
+  /** Where the model volume is mounted in both containers. */
+  public static readonly MODEL_MOUNT_PATH = '/models';
+  /** The uid:gid both images run as (their Dockerfiles create it); never root. */
+  public static readonly USER = '10001:10001';
+  /** The port the built-in server listens on unless `containerPort` says otherwise. */
+  public static readonly DEFAULT_PORT = 8080;
+  /** The health route the built-in server answers unless `healthCheckPath` says otherwise. */
+  public static readonly DEFAULT_HEALTH_PATH = '/health';
+}
+
+/** The environment variables the constructs set on the server container. */
+export const SERVER_ENV = {
+  port: 'PORT',
+  modelDir: 'MODEL_DIR',
+  workers: 'WORKERS',
+  gpuCount: 'GPU_COUNT',
+  gracefulTimeout: 'GRACEFUL_TIMEOUT',
+  healthPath: 'HEALTH_PATH',
+  routePrefix: 'ROUTE_PREFIX',
+} as const;
+
+/** The environment variables the constructs set on the model fetcher container. */
+export const FETCHER_ENV = {
+  modelUri: 'MODEL_URI',
+  modelDir: 'MODEL_DIR',
+  sha256: 'MODEL_SHA256',
+  unpack: 'MODEL_UNPACK',
+  timeoutSeconds: 'MODEL_FETCH_TIMEOUT_SECONDS',
+  /** Read by the AWS SDK, not by the fetcher's own configuration. */
+  region: 'AWS_REGION',
+} as const;

@@ -1,0 +1,101 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { FargateModelService, GpuModelService, ModelSource } from '../../lib';
+
+/**
+ * Apps that use the constructs the way a team does, in stacks of its own: what the composition
+ * suite synthesizes and what cfn-lint checks.
+ */
+const ENV: StackProps['env'] = { account: '123456789012', region: 'eu-west-1' };
+
+/** The usual platform stack: a VPC, a cluster, a shared ALB listener and a KMS-encrypted model bucket. */
+export class PlatformStack extends Stack {
+  public readonly vpc: ec2.Vpc;
+  public readonly cluster: ecs.Cluster;
+  public readonly listener: elbv2.ApplicationListener;
+  public readonly modelBucket: s3.Bucket;
+
+  constructor(scope: App, id: string) {
+    super(scope, id, { env: ENV });
+    this.vpc = new ec2.Vpc(this, 'Vpc', { maxAzs: 2, natGateways: 1 });
+    this.cluster = new ecs.Cluster(this, 'Cluster', { vpc: this.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+    const alb = new elbv2.ApplicationLoadBalancer(this, 'Alb', { vpc: this.vpc, internetFacing: true });
+    this.listener = alb.addListener('Http', {
+      port: 80,
+      defaultAction: elbv2.ListenerAction.fixedResponse(404, { contentType: 'application/json', messageBody: '{"error":"no such model"}' }),
+    });
+    this.modelBucket = new s3.Bucket(this, 'Models', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: new kms.Key(this, 'ModelsKey', { enableKeyRotation: true }),
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+  }
+}
+
+/** An app with the context a deployed app keeps in cdk.context.json (its availability zones). */
+function newApp(): App {
+  return new App({
+    outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'composition-')),
+    context: { [`availability-zones:account=${ENV!.account}:region=${ENV!.region}`]: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'] },
+  });
+}
+
+/**
+ * A platform stack, and a stack of model services that use its VPC, cluster, listener and
+ * bucket: two on the shared listener side by side below their own paths, and a third in a
+ * second stack of models on the same listener.
+ */
+export function platformApp(): App {
+  const app = newApp();
+  const platform = new PlatformStack(app, 'Platform');
+  const models = new Stack(app, 'Models', { env: ENV });
+  for (const [id, key, priority] of [['Iris', 'iris', 10], ['Wine', 'wine', 20]] as const) {
+    new FargateModelService(models, id, {
+      cluster: platform.cluster,
+      model: ModelSource.fromBucket(platform.modelBucket, `${key}/v3/model.joblib`),
+      existingListener: { listener: platform.listener, priority, pathPrefix: `/models/${key}` },
+    });
+  }
+  const more = new Stack(app, 'MoreModels', { env: ENV });
+  new FargateModelService(more, 'Digits', {
+    cluster: platform.cluster,
+    model: ModelSource.fromBucket(platform.modelBucket, 'digits/'),
+    existingListener: { listener: platform.listener, priority: 30, pathPrefix: '/models/digits' },
+    startupTimeout: Duration.minutes(10),
+  });
+  return app;
+}
+
+/** Fargate and GPU services side by side in one stack, on one VPC, one cluster and one shared listener. */
+export function sideBySideApp(): App {
+  const app = newApp();
+  const stack = new Stack(app, 'Serving', { env: ENV });
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+  const cluster = new ecs.Cluster(stack, 'Cluster', { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+  const listener = new elbv2.ApplicationLoadBalancer(stack, 'Alb', { vpc, internetFacing: true })
+    .addListener('Http', { port: 80, defaultAction: elbv2.ListenerAction.fixedResponse(404) });
+  new FargateModelService(stack, 'Iris', {
+    cluster, model: ModelSource.fromS3Uri('s3://team-models/iris/v3/model.joblib'),
+    existingListener: { listener, priority: 10, pathPrefix: '/models/iris' },
+  });
+  new GpuModelService(stack, 'Resnet', {
+    cluster, model: ModelSource.fromS3Uri('s3://team-models/resnet/v2/'),
+    existingListener: { listener, priority: 20, pathPrefix: '/models/resnet' },
+  });
+  return app;
+}
+
+/** Every composition, by name. */
+export const COMPOSITIONS: Record<string, () => App> = {
+  'a platform stack\'s VPC, cluster, listener and KMS bucket, used by two stacks of models': platformApp,
+  'Fargate and GPU side by side on one cluster and one listener': sideBySideApp,
+};

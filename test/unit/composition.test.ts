@@ -1,0 +1,80 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { COMPOSITIONS, platformApp, sideBySideApp } from '../helpers/compositions';
+
+/**
+ * The constructs in a team's own stack layout: a VPC, cluster, listener and KMS bucket from a
+ * platform stack, several services on one listener, Fargate and GPU side by side. Each layout
+ * synthesizes (no dependency cycle, no id collision), its stacks depend one way only, and cdk-nag
+ * finds nothing in what the library created.
+ */
+function synth(app: App) {
+  const assembly = app.synth();
+  const templates = Object.fromEntries(assembly.stacks.map((s) => [s.stackName, s.template]));
+  const dependencies = Object.fromEntries(assembly.stacks.map((s) => [s.stackName, s.dependencies.map((d) => d.id)]));
+  return { templates, dependencies };
+}
+
+function resourcesOf(template: any, type: string): Array<[string, any]> {
+  return Object.entries<any>(template.Resources).filter(([, r]) => r.Type === type);
+}
+
+test.each(Object.entries(COMPOSITIONS))('%s: synthesizes, and cdk-nag finds nothing in the library\'s constructs', (_name, make) => {
+  const app = make();
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  let error: Error | undefined;
+  try {
+    app.synth();
+  } catch (err) {
+    error = err as Error;
+  }
+  const report = JSON.parse(fs.readFileSync(path.join(app.outdir, 'validation-report.json'), 'utf8'));
+  const findings = report.pluginReports.flatMap((r: any) => r.violations ?? [])
+    .flatMap((v: any) => v.violatingConstructs.map((c: any) => `${v.ruleName} at ${c.constructPath}`));
+  // The app's own platform resources (a bare VPC, ALB and cluster) are the app's business.
+  const library = /^(Models\/(Iris|Wine)|MoreModels\/Digits|Serving\/(Iris|Resnet))\//;
+  expect(findings.filter((f: string) => library.test(f.split(' at ')[1]))).toEqual([]);
+  if (error) expect(error.message).not.toMatch(/Iris|Wine|Digits|Resnet|cycle/i);
+});
+
+describe('a platform stack used by two stacks of models', () => {
+  const { templates, dependencies } = synth(platformApp());
+
+  test('the model stacks depend on the platform, never the other way', () => {
+    expect(dependencies.Models).toContain('Platform');
+    expect(dependencies.MoreModels).toContain('Platform');
+    expect(dependencies.Platform.filter((d) => !d.endsWith('.assets'))).toEqual([]);
+    expect(JSON.stringify(templates.Platform)).not.toMatch(/Iris|Wine|Digits/);
+  });
+
+  test('each service\'s listener rule is its own, in its own stack, below its own path', () => {
+    expect(resourcesOf(templates.Platform, 'AWS::ElasticLoadBalancingV2::ListenerRule')).toEqual([]);
+    const rules = [...resourcesOf(templates.Models, 'AWS::ElasticLoadBalancingV2::ListenerRule'), ...resourcesOf(templates.MoreModels, 'AWS::ElasticLoadBalancingV2::ListenerRule')];
+    expect(rules.map(([, r]) => [r.Properties.Priority, r.Properties.Conditions[0].PathPatternConfig.Values])).toEqual([
+      [10, ['/models/iris/*']], [20, ['/models/wine/*']], [30, ['/models/digits/*']],
+    ]);
+    for (const [, rule] of rules) expect(JSON.stringify(rule.Properties.ListenerArn)).toMatch(/Fn::ImportValue/);
+    const healthPaths = [...resourcesOf(templates.Models, 'AWS::ElasticLoadBalancingV2::TargetGroup'), ...resourcesOf(templates.MoreModels, 'AWS::ElasticLoadBalancingV2::TargetGroup')]
+      .map(([, tg]) => tg.Properties.HealthCheckPath);
+    expect(healthPaths).toEqual(['/models/iris/health', '/models/wine/health', '/models/digits/health']);
+  });
+
+  test('the services run on the platform\'s cluster and may decrypt with the bucket\'s key', () => {
+    for (const stack of ['Models', 'MoreModels']) {
+      for (const [, service] of resourcesOf(templates[stack], 'AWS::ECS::Service')) expect(JSON.stringify(service.Properties.Cluster)).toMatch(/Fn::ImportValue.*Platform:ExportsOutputRefCluster/);
+      const policies = JSON.stringify(resourcesOf(templates[stack], 'AWS::IAM::Policy'));
+      expect(policies).toMatch(/kms:Decrypt[^\]]*Platform:ExportsOutputFnGetAttModelsKey/);
+    }
+  });
+});
+
+test('Fargate and GPU side by side: one cluster, the GPU capacity associated with it, both on the listener', () => {
+  const { templates } = synth(sideBySideApp());
+  const t = templates.Serving;
+  expect(resourcesOf(t, 'AWS::ECS::Cluster')).toHaveLength(1);
+  expect(resourcesOf(t, 'AWS::ECS::ClusterCapacityProviderAssociations')).toHaveLength(1);
+  expect(resourcesOf(t, 'AWS::ECS::Service').map(([, s]) => s.Properties.LaunchType ?? 'capacity provider').sort()).toEqual(['FARGATE', 'capacity provider']);
+  expect(resourcesOf(t, 'AWS::ElasticLoadBalancingV2::ListenerRule')).toHaveLength(2);
+});
