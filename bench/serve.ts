@@ -1,25 +1,36 @@
 /**
- * npm run bench:serve: the seed chapter's Flask app, exactly as printed there, against this
- * library's model server, on the same 100-tree RandomForest (iris), driven by wrk at 1, 16 and 64
- * connections on 127.0.0.1. Prints req/s, p50 and p99 side by side, with the throughput ratio.
+ * npm run bench:serve: this library's model server against the seed chapter's Flask app (exactly
+ * as printed there) and the classic production recipe (that app under gunicorn's gthread
+ * workers), all on the same 100-tree RandomForest (iris), driven by wrk at 1, 16 and 64
+ * connections on 127.0.0.1. Prints req/s, p50 and p99 side by side with the ratios, then:
  *
- *   BENCH_SECONDS=10 npm run bench:serve
+ * - the same server with a no-op model, so the front's cost shows apart from the model's;
+ * - a soak at 64 connections with the server's resident memory sampled throughout.
+ *
+ *   BENCH_SECONDS=10 BENCH_SOAK_SECONDS=60 npm run bench:serve
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort, requireServerPython, requireWrk, SYSTEM_PYTHON } from '../test/helpers/processes';
+import { treeRssKiB } from '../scripts/process-memory';
 import { wrkPredict, WrkResult } from './wrk';
 
 const ROOT = path.join(__dirname, '..');
 const SEED_DIR = path.join(ROOT, '..', 'shared', 'baselines');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
 const CONNECTIONS = [1, 16, 64];
+/** One worker process per core, for this server and the gunicorn recipe alike. */
+const WORKERS = os.cpus().length;
+/** gunicorn's usual advice for gthread: a few threads per worker. */
+const GTHREAD_THREADS = 4;
 
 interface Server {
   readonly name: string;
   readonly url: string;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -37,7 +48,7 @@ async function waitHealthy(url: string, child: ReturnType<typeof spawn>, log: ()
 
 async function start(name: string, command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, port: number, logFile: string): Promise<Server> {
   // Output goes to a file, not a pipe: wrk runs synchronously, and a server blocked on a full
-  // pipe (the seed logs every request) would measure the pipe, not the server.
+  // pipe (the seed and this server log every request) would measure the pipe, not the server.
   const out = fs.openSync(logFile, 'w');
   const child = spawn(command, args, { cwd, env, stdio: ['ignore', out, out] });
   fs.closeSync(out);
@@ -46,6 +57,7 @@ async function start(name: string, command: string, args: string[], cwd: string,
   return {
     name,
     url,
+    pid: child.pid!,
     stop: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null) return resolve();
       child.once('exit', () => resolve());
@@ -55,71 +67,127 @@ async function start(name: string, command: string, args: string[], cwd: string,
   };
 }
 
-function measure(server: Server): Map<number, WrkResult> {
+function measure(server: Server, connections = CONNECTIONS): Map<number, WrkResult> {
   const results = new Map<number, WrkResult>();
   wrkPredict(`${server.url}/predict`, 16, 2); // warm-up
-  for (const c of CONNECTIONS) {
+  for (const c of connections) {
     results.set(c, wrkPredict(`${server.url}/predict`, c, SECONDS));
     process.stderr.write(`  ${server.name} at ${c} connection(s): ${results.get(c)!.requestsPerSecond.toFixed(0)} req/s\n`);
   }
   return results;
 }
 
-async function main(): Promise<void> {
-  requireServerPython();
-  requireWrk();
-  if (!fs.existsSync(path.join(SEED_DIR, 'seed_app.py'))) throw new Error(`${SEED_DIR}/seed_app.py is missing: the baseline lives in ../shared/baselines`);
+/** Runs `body` against a server started by `launch`, always stopping it. */
+async function withServer<T>(launch: () => Promise<Server>, body: (s: Server) => Promise<T> | T): Promise<T> {
+  const server = await launch();
+  try {
+    return await body(server);
+  } finally {
+    await server.stop();
+  }
+}
 
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-serve-'));
-  const modelDir = path.join(work, 'model');
-  fs.mkdirSync(modelDir);
-  const model = path.join(modelDir, 'forest.joblib');
+function trainModels(work: string): { forest: string; noop: string } {
+  const forest = path.join(work, 'forest', 'forest.joblib');
+  const noop = path.join(work, 'noop', 'noop.joblib');
+  fs.mkdirSync(path.dirname(forest));
+  fs.mkdirSync(path.dirname(noop));
   execFileSync(SYSTEM_PYTHON, ['-c', `
 import sys, joblib
 from sklearn.datasets import load_iris
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import RandomForestClassifier
 X, y = load_iris(return_X_y=True)
 joblib.dump(RandomForestClassifier(n_estimators=100, random_state=42).fit(X, y), sys.argv[1])
-`, model]);
+joblib.dump(DummyClassifier(strategy="prior").fit(X, y), sys.argv[2])
+`, forest, noop]);
+  return { forest, noop };
+}
 
+function row(name: string, c: number, r: WrkResult): string {
+  return [name.padEnd(44), String(c).padStart(5), r.requestsPerSecond.toFixed(0).padStart(9), r.p50Ms.toFixed(1).padStart(8),
+    r.p99Ms.toFixed(1).padStart(8), String(r.non2xx + r.socketErrors).padStart(7)].join('  ');
+}
+
+async function main(): Promise<void> {
+  requireServerPython();
+  requireWrk();
+  try {
+    execFileSync(SYSTEM_PYTHON, ['-c', 'import flask'], { stdio: 'pipe' });
+  } catch {
+    throw new Error(`${SYSTEM_PYTHON} cannot import flask, which the seed app and the gunicorn recipe need: 'apt-get install -y python3-flask'`);
+  }
+  if (!fs.existsSync(path.join(SEED_DIR, 'seed_app.py'))) throw new Error(`${SEED_DIR}/seed_app.py is missing: the baseline lives in ../shared/baselines`);
+
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-serve-'));
+  const { forest, noop } = trainModels(work);
   const env = { PATH: process.env.PATH! };
+  const serverDir = path.join(ROOT, 'assets', 'model-server');
+  const ourServer = (name: string, modelDir: string) => async () => {
+    const port = await freePort();
+    return start(name, SYSTEM_PYTHON, ['-m', 'model_server'], serverDir,
+      { ...env, HOST: '127.0.0.1', PORT: String(port), MODEL_DIR: modelDir, WORKERS: String(WORKERS) }, port, path.join(work, `${name}.log`));
+  };
+
   const rows: Array<[string, Map<number, WrkResult>]> = [];
-  const seedPort = await freePort();
   // The chapter's app, run from its own folder, exactly as printed (Flask's development server).
-  const seed = await start('seed app', SYSTEM_PYTHON, ['seed_app.py', model, String(seedPort)], SEED_DIR, env, seedPort, path.join(work, 'seed.log'));
-  try {
-    rows.push(['seed app (Flask dev server)', measure(seed)]);
-  } finally {
-    await seed.stop();
-  }
-  const port = await freePort();
-  const ours = await start('model server', SYSTEM_PYTHON, ['-m', 'model_server'], path.join(ROOT, 'assets', 'model-server'),
-    { ...env, HOST: '127.0.0.1', PORT: String(port), MODEL_DIR: modelDir }, port, path.join(work, 'server.log'));
-  try {
-    rows.push(['model server (gunicorn, micro-batching)', measure(ours)]);
-  } finally {
-    await ours.stop();
-  }
+  rows.push(['seed app (Flask dev server)', await withServer(async () => {
+    const port = await freePort();
+    return start('seed app', SYSTEM_PYTHON, ['seed_app.py', forest, String(port)], SEED_DIR, env, port, path.join(work, 'seed.log'));
+  }, measure)]);
+  rows.push([`Flask on gunicorn gthread (${WORKERS}w x ${GTHREAD_THREADS}t)`, await withServer(async () => {
+    const port = await freePort();
+    return start('flask+gunicorn', SYSTEM_PYTHON, ['-m', 'gunicorn', '-w', String(WORKERS), '-k', 'gthread', '--threads', String(GTHREAD_THREADS),
+      '-b', `127.0.0.1:${port}`, 'flask_gunicorn_app:app'], __dirname, { ...env, MODEL_PATH: forest }, port, path.join(work, 'gunicorn.log'));
+  }, measure)]);
+  rows.push([`model server (${WORKERS} uvicorn workers, batching)`, await withServer(ourServer('model server', path.dirname(forest)), measure)]);
+  const noopResult = await withServer(ourServer('no-op model', path.dirname(noop)), (s) => measure(s, [64]).get(64)!);
+
+  // The soak: 64 connections for SOAK_SECONDS, resident memory of the server's process tree sampled.
+  const soak = await withServer(ourServer('soak', path.dirname(forest)), async (s) => {
+    wrkPredict(`${s.url}/predict`, 64, 5); // warm-up: allocator pools and caches reach their working size
+    const samples: number[] = [treeRssKiB(s.pid)];
+    const sampler = setInterval(() => samples.push(treeRssKiB(s.pid)), 5000);
+    const result = await new Promise<WrkResult>((resolve) => setImmediate(() => resolve(wrkPredict(`${s.url}/predict`, 64, SOAK_SECONDS))));
+    clearInterval(sampler);
+    samples.push(treeRssKiB(s.pid));
+    return { result, samples };
+  });
   fs.rmSync(work, { recursive: true, force: true });
 
-  console.log(`\nbench:serve: 100-tree RandomForest (iris), single-row POST /predict, wrk ${SECONDS} s per run, ${os.cpus().length} CPUs\n`);
-  console.log(['server'.padEnd(42), 'conns', 'req/s'.padStart(9), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'errors'.padStart(7)].join('  '));
-  for (const [name, results] of rows) {
-    for (const [c, r] of results) {
-      console.log([name.padEnd(42), String(c).padStart(5), r.requestsPerSecond.toFixed(0).padStart(9), r.p50Ms.toFixed(1).padStart(8),
-        r.p99Ms.toFixed(1).padStart(8), String(r.non2xx + r.socketErrors).padStart(7)].join('  '));
-    }
-  }
-  const [seedRows, ourRows] = [rows[0][1], rows[1][1]];
-  console.log('\nthroughput ratio (model server / seed app):');
+  console.log(`\nbench:serve: 100-tree RandomForest (iris), single-row POST /predict, wrk ${SECONDS} s per run, ${os.cpus().length} CPUs (wrk shares them)\n`);
+  console.log(['server'.padEnd(44), 'conns', 'req/s'.padStart(9), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'errors'.padStart(7)].join('  '));
+  for (const [name, results] of rows) for (const [c, r] of results) console.log(row(name, c, r));
+  console.log(row('model server, no-op model (the front alone)', 64, noopResult));
+
+  const [seed, gunicorn, ours] = rows.map(([, r]) => r);
+  console.log('\nratios (model server / seed app, model server / Flask on gunicorn):');
   for (const c of CONNECTIONS) {
-    const ratio = ourRows.get(c)!.requestsPerSecond / seedRows.get(c)!.requestsPerSecond;
-    console.log(`  ${String(c).padStart(2)} connection(s): ${ratio.toFixed(1)}x   (p99 ${ourRows.get(c)!.p99Ms.toFixed(1)} ms vs ${seedRows.get(c)!.p99Ms.toFixed(1)} ms)`);
+    const o = ours.get(c)!;
+    console.log(`  ${String(c).padStart(2)} connection(s): ${(o.requestsPerSecond / seed.get(c)!.requestsPerSecond).toFixed(1)}x the seed, ` +
+      `${(o.requestsPerSecond / gunicorn.get(c)!.requestsPerSecond).toFixed(1)}x Flask on gunicorn; p99 ${o.p99Ms.toFixed(1)} ms vs the seed's ${seed.get(c)!.p99Ms.toFixed(1)} ms`);
   }
-  const at16 = ourRows.get(16)!;
-  const ratio16 = at16.requestsPerSecond / seedRows.get(16)!.requestsPerSecond;
-  const met = ratio16 >= 10 && at16.p99Ms <= 30 && at16.non2xx + at16.socketErrors === 0;
-  console.log(`\ntarget at 16 connections (>= 10x the seed, p99 <= 30 ms, no errors): ${met ? 'met' : 'NOT met'} (${ratio16.toFixed(1)}x, p99 ${at16.p99Ms.toFixed(1)} ms)`);
+  const frontShare = ours.get(64)!.requestsPerSecond / noopResult.requestsPerSecond;
+  console.log(`\nthe front alone (no-op model) answers ${noopResult.requestsPerSecond.toFixed(0)} req/s at 64 connections; with the forest the server ` +
+    `keeps ${(100 * frontShare).toFixed(0)} % of that, so the model costs ${(100 * (1 - frontShare)).toFixed(0)} % of each request's time there`);
+
+  const { result: soaked, samples } = soak;
+  const growthMiB = (samples[samples.length - 1] - samples[0]) / 1024;
+  console.log(`\nsoak: ${SOAK_SECONDS} s at 64 connections: ${soaked.requestsPerSecond.toFixed(0)} req/s, ${soaked.non2xx + soaked.socketErrors} errors; ` +
+    `resident memory ${(samples[0] / 1024).toFixed(0)} MiB at the start, ${(Math.max(...samples) / 1024).toFixed(0)} MiB at most, ` +
+    `${(samples[samples.length - 1] / 1024).toFixed(0)} MiB at the end (${growthMiB >= 0 ? '+' : ''}${growthMiB.toFixed(1)} MiB)`);
+
+  const checks: Array<[string, boolean]> = [
+    ...[16, 64].flatMap((c): Array<[string, boolean]> => [
+      [`${c} connections: >= 50x the seed`, ours.get(c)!.requestsPerSecond >= 50 * seed.get(c)!.requestsPerSecond],
+      [`${c} connections: >= 5x Flask on gunicorn`, ours.get(c)!.requestsPerSecond >= 5 * gunicorn.get(c)!.requestsPerSecond],
+    ]),
+    ['16 connections: p99 <= 1/30 of the seed\'s', ours.get(16)!.p99Ms * 30 <= seed.get(16)!.p99Ms],
+    ['no errors', [...ours.values(), soaked].every((r) => r.non2xx + r.socketErrors === 0)],
+    ['memory flat over the soak (< 5 % or 10 MiB growth)', growthMiB < Math.max(10, 0.05 * samples[0] / 1024)],
+  ];
+  console.log('\ntargets:');
+  for (const [name, met] of checks) console.log(`  ${met ? 'met    ' : 'NOT met'}  ${name}`);
 }
 
 main().catch((err) => {

@@ -47,7 +47,7 @@ export function modelTask(modelUri: string, options: ModelTaskOptions = {}): Mod
   try {
     const app = new App({ outdir });
     const stack = new Stack(app, 'LocalModelTask', { env: { account: '000000000000', region: 'us-east-1' } });
-    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0 });
+    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2 });
     const props = {
       vpc,
       // The library's own images, as deployed (staging their build contexts needs no Docker).

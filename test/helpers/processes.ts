@@ -1,4 +1,5 @@
 import { ChildProcess, execFileSync, spawn, SpawnOptions } from 'node:child_process';
+import { debianPackages, PYTHON_PACKAGES, readRequirements, REQUIREMENTS } from '../../scripts/python-packages';
 
 export { freePort } from '../../scripts/net';
 
@@ -63,17 +64,20 @@ export class Background {
   }
 }
 
-/** Debian's Python with scikit-learn, Flask and gunicorn; fails with the install command when missing. */
+/** Debian's Python with the server's packages (what requirements.txt pins, through their Debian stand-ins). */
 export const SYSTEM_PYTHON = process.env.MODEL_SERVER_PYTHON ?? '/usr/bin/python3';
 
+/** Fails, with the install command, unless SYSTEM_PYTHON can import everything requirements.txt pins. */
 export function requireServerPython(): void {
+  const pins = readRequirements(REQUIREMENTS.cpu).map((p) => PYTHON_PACKAGES[p.name]);
+  const modules = pins.flatMap((p) => p.imports);
   try {
-    execFileSync(SYSTEM_PYTHON, ['-c', 'import sklearn, flask, gunicorn, joblib, numpy'], { stdio: 'pipe' });
+    execFileSync(SYSTEM_PYTHON, ['-c', `import ${modules.join(', ')}`], { stdio: 'pipe' });
   } catch {
     throw new Error(
-      `${SYSTEM_PYTHON} cannot import sklearn, flask, gunicorn, joblib and numpy. Install them with ` +
-        "'apt-get install -y python3-sklearn python3-flask gunicorn python3-joblib python3-numpy' " +
-        '(.ci/run does this), or point MODEL_SERVER_PYTHON at an interpreter that has them.',
+      `${SYSTEM_PYTHON} cannot import the server's packages (${modules.join(', ')}). Install them with ` +
+        `'apt-get install -y ${debianPackages(REQUIREMENTS.cpu).join(' ')}' (.ci/run does this), ` +
+        'or point MODEL_SERVER_PYTHON at an interpreter that has them.',
     );
   }
 }

@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { treeRssKiB } from '../../scripts/process-memory';
 import { http, ModelServerProcess } from '../helpers/model-server';
 import { requireServerPython, requireWrk, SYSTEM_PYTHON } from '../helpers/processes';
 import { sklearnPredictions, trainRobustnessModels, trainTestModels } from '../helpers/python-models';
@@ -24,12 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fs.rm(workDir, { recursive: true, force: true });
 });
-
-/** Resident memory (KiB) of a process and its children (gunicorn's workers). */
-function treeRssKiB(pid: number): number {
-  const pids = [pid, ...execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number)];
-  return pids.reduce((sum, p) => sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))![1]), 0);
-}
 
 /** A metric's value from /metrics text (sum over label sets matching `labels`). */
 function metric(text: string, name: string, labels = ''): number {

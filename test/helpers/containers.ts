@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { buildImage, createVolumes, docker, dockerOk, removeRun, runArgs } from '../../scripts/docker';
+import { ModelTask } from '../../scripts/task-containers';
+import { ensureBaseImage } from './base-images';
+import { freePort } from './processes';
+import { LocalS3 } from './s3-server';
+
+/**
+ * The real images, built from the production Dockerfiles on CI's local bases, and the model task
+ * run the way ECS runs it: fetcher into a volume, then the server on it, both wired from the
+ * synthesized task definition.
+ */
+const ASSETS = path.join(__dirname, '..', '..', 'assets');
+export const IMAGES = {
+  fetcher: 'cdk-model-serving-test/model-fetcher:latest',
+  server: 'cdk-model-serving-test/model-server:latest',
+  gpuServer: 'cdk-model-serving-test/model-server-gpu:latest',
+} as const;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+export async function buildFetcherImage(): Promise<void> {
+  await buildImage(IMAGES.fetcher, path.join(ASSETS, 'model-fetcher'), { buildArgs: { BASE_IMAGE: await ensureBaseImage('node', log) } });
+}
+
+/** The CPU server image: its base carries exactly what requirements.txt pins (through Debian). */
+export async function buildServerImage(modelVersion: string): Promise<void> {
+  await buildImage(IMAGES.server, path.join(ASSETS, 'model-server'), {
+    buildArgs: { BASE_IMAGE: await ensureBaseImage('python', log), INSTALL_REQUIREMENTS: 'false', MODEL_VERSION: modelVersion },
+  });
+}
+
+/** The GPU server image (Dockerfile.gpu): its base carries what requirements-gpu.txt pins, with PyTorch built for the CPU. */
+export async function buildGpuServerImage(modelVersion: string): Promise<void> {
+  await buildImage(IMAGES.gpuServer, path.join(ASSETS, 'model-server'), {
+    file: 'Dockerfile.gpu',
+    buildArgs: { BASE_IMAGE: await ensureBaseImage('python-gpu', log), INSTALL_REQUIREMENTS: 'false', MODEL_VERSION: modelVersion },
+  });
+}
+
+/** One task's containers and volumes, removed together. */
+export class TaskRun {
+  private static readonly runs: TaskRun[] = [];
+  readonly id = randomBytes(4).toString('hex');
+
+  private constructor(readonly task: ModelTask) {}
+
+  static async create(task: ModelTask): Promise<TaskRun> {
+    const run = new TaskRun(task);
+    TaskRun.runs.push(run);
+    await createVolumes(run.id, [task.fetcher, task.server]);
+    return run;
+  }
+
+  /** Removes every run's containers and volumes (afterAll). */
+  static async removeAll(): Promise<void> {
+    for (const run of TaskRun.runs.splice(0)) await removeRun(run.id);
+  }
+
+  /** The fetcher exactly as the task definition runs it, pointed at the local S3 server. */
+  fetch(s3: LocalS3, image: string = IMAGES.fetcher) {
+    return docker(runArgs(this.task.fetcher, { runId: this.id, image, environment: s3.env() }), { timeoutMs: 120_000 });
+  }
+
+  /** What the model volume holds (`ls -A`). */
+  async volumeListing(): Promise<string> {
+    const result = await docker(['run', '--rm', '--network', 'none', '--mount', `type=volume,source=cdk-model-serving-${this.id}-model,target=/m`,
+      '--entrypoint', 'ls', IMAGES.fetcher, '-A', '/m']);
+    return result.stdout.trim();
+  }
+
+  /** Starts the server detached on a free loopback port and waits until `healthPath` answers 200. */
+  async serve(image: string, healthPath = '/health', extraEnv: Record<string, string> = {}): Promise<ServerContainer> {
+    const port = await freePort();
+    const id = await dockerOk(runArgs(this.task.server, {
+      runId: this.id, image, detach: true,
+      // On the host network: listen on loopback only, on a free port.
+      environment: { HOST: '127.0.0.1', PORT: String(port), ...extraEnv },
+    }));
+    const server = new ServerContainer(id, `http://127.0.0.1:${port}`);
+    await server.waitForStatus(healthPath, 200);
+    return server;
+  }
+
+  /** Runs the server and returns once it has exited (it never became healthy). */
+  async serveUntilExit(image: string, timeoutMs = 60_000): Promise<{ exitCode: number; logs: string }> {
+    const id = await dockerOk(runArgs(this.task.server, { runId: this.id, image, detach: true, environment: { HOST: '127.0.0.1', PORT: String(await freePort()) } }));
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const state = JSON.parse(await dockerOk(['inspect', id]))[0].State;
+      if (!state.Running) {
+        const logs = await docker(['logs', id]);
+        return { exitCode: state.ExitCode, logs: logs.stdout + logs.stderr };
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`the server container ${id} was still running after ${timeoutMs} ms`);
+  }
+}
+
+export class ServerContainer {
+  constructor(readonly id: string, readonly url: string) {}
+
+  async inspect(): Promise<any> {
+    return JSON.parse(await dockerOk(['inspect', this.id]))[0];
+  }
+
+  async waitForStatus(routePath: string, status: number, timeoutMs = 90_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        if ((await fetch(`${this.url}${routePath}`, { signal: AbortSignal.timeout(2000) })).status === status) return;
+      } catch { /* starting */ }
+      if (!(await this.inspect()).State.Running) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const logs = await docker(['logs', this.id]);
+    throw new Error(`${routePath} on the server container never answered ${status}:\n${logs.stdout}${logs.stderr}`);
+  }
+
+  /** Waits for the image's own HEALTHCHECK to call the container healthy. */
+  async waitForDockerHealthy(timeoutMs = 90_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let status = '';
+    while (Date.now() < deadline) {
+      status = (await this.inspect()).State.Health?.Status;
+      if (status === 'healthy') break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    return status;
+  }
+
+  async get(routePath: string): Promise<{ status: number; body: any }> {
+    const r = await fetch(`${this.url}${routePath}`, { signal: AbortSignal.timeout(10_000) });
+    const text = await r.text();
+    return { status: r.status, body: r.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
+  }
+
+  async post(routePath: string, body: string, contentType = 'application/json'): Promise<{ status: number; body: any }> {
+    const r = await fetch(`${this.url}${routePath}`, { method: 'POST', headers: { 'content-type': contentType }, body, signal: AbortSignal.timeout(10_000) });
+    return { status: r.status, body: await r.json() };
+  }
+}
+
+/** Whether `image` carries any compiler or pip, and which user it runs as. */
+export async function hygiene(image: string): Promise<{ user: string; tools: string; uid: string }> {
+  const inspect = JSON.parse(await dockerOk(['image', 'inspect', image]))[0];
+  const out = await docker(['run', '--rm', '--network', 'none', '--entrypoint', 'sh', image, '-c',
+    'for t in gcc cc g++ make pip pip3; do command -v $t; done; id -u']);
+  const lines = out.stdout.trim().split('\n');
+  process.stdout.write(`image size: ${image}: ${(inspect.Size / 2 ** 20).toFixed(0)} MiB\n`);
+  return { user: inspect.Config.User, tools: lines.slice(0, -1).join(' '), uid: lines[lines.length - 1] };
+}
