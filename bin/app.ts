@@ -7,7 +7,9 @@ import { ModelServingExampleStack } from './example-stack';
 /**
  * The example app. With no context it serves the sample iris model on Fargate:
  *
- *   npx cdk deploy                                   # the sample model
+ *   npx cdk deploy -c plainHttp=true                 # the sample model, public on plain HTTP (a trial)
+ *   npx cdk deploy -c certificateArn=arn:aws:acm:... # public on HTTPS
+ *   npx cdk deploy                                   # an internal endpoint, reachable from the VPC
  *   npx cdk deploy -c modelPath=./model.joblib       # a local file or directory
  *   npx cdk deploy -c modelUri=s3://bucket/key       # an object (or s3://bucket/prefix/) already in S3
  *   npx cdk deploy -c stackName=iris-prod            # another stack name
@@ -38,6 +40,8 @@ const serving = new ModelServingExampleStack(app, stackName, {
   compute: context('compute'),
   instanceType: context('instanceType'),
   spot: context('spot') === undefined ? undefined : String(context('spot')) === 'true',
+  certificateArn: context('certificateArn'),
+  plainHttp: context('plainHttp') === undefined ? undefined : String(context('plainHttp')) === 'true',
   synthesizer: repository?.stackSynthesizer(),
   env,
 });

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { Stack, StackProps } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import { FargateModelService, GpuModelService, ModelServiceBase, ModelSource, ServingImage } from '../lib';
@@ -38,9 +39,22 @@ export interface ModelServingExampleStackProps extends StackProps {
    * @default false
    */
   readonly spot?: boolean;
+  /**
+   * An ACM certificate's ARN: the endpoint is public, on HTTPS.
+   * @default - no certificate: internal, unless plainHttp
+   */
+  readonly certificateArn?: string;
+  /**
+   * Make the endpoint public on plain HTTP (no certificate): for a trial.
+   * @default false: without a certificate the load balancer is internal
+   */
+  readonly plainHttp?: boolean;
 }
 
-/** The example app's stack: one model service with a new VPC, cluster and load balancer. */
+/**
+ * The example app's stack: one model service with a new VPC, cluster and load balancer: internal
+ * unless given a certificate (public HTTPS) or told plainHttp (public HTTP, for a trial).
+ */
 export class ModelServingExampleStack extends Stack {
   public readonly modelService: ModelServiceBase;
 
@@ -55,16 +69,22 @@ export class ModelServingExampleStack extends Stack {
 
     const compute = props.compute ?? 'cpu';
     const image = ServingImage.fromModelServer({ gpu: compute === 'gpu', modelVersion: props.modelVersion });
+    if (props.certificateArn && props.plainHttp) throw new Error("Give either '-c certificateArn=...' (HTTPS) or '-c plainHttp=true', not both");
+    const endpoint = {
+      certificate: props.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn) : undefined,
+      allowPlainHttp: props.plainHttp || undefined,
+    };
     if (compute === 'gpu') {
       this.modelService = new GpuModelService(this, 'Model', {
         model,
         image,
         instanceType: props.instanceType ? new ec2.InstanceType(props.instanceType) : undefined,
         spot: props.spot,
+        ...endpoint,
       });
     } else if (compute === 'cpu') {
       if (props.instanceType || props.spot) throw new Error("'-c instanceType' and '-c spot' apply to '-c compute=gpu' only");
-      this.modelService = new FargateModelService(this, 'Model', { model, image });
+      this.modelService = new FargateModelService(this, 'Model', { model, image, ...endpoint });
     } else {
       throw new Error(`'-c compute' must be 'cpu' (Fargate) or 'gpu' (EC2 GPU capacity), got '${compute}'`);
     }

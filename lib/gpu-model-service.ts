@@ -73,6 +73,8 @@ export class GpuModelService extends ModelServiceBase {
   public readonly autoScalingGroup: autoscaling.AutoScalingGroup;
   /** The capacity provider that scales the instances for the service. */
   public readonly capacityProvider: ecs.AsgCapacityProvider;
+  /** The GPU instances' role: the ECS agent's permissions only. */
+  public readonly instanceRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: GpuModelServiceProps) {
     super(scope, id, props);
@@ -113,6 +115,7 @@ export class GpuModelService extends ModelServiceBase {
     });
     this.cluster = cluster;
 
+    this.instanceRole = new iam.Role(this, 'InstanceRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
     this.autoScalingGroup = this.gpuInstances(instanceType, maxInstances, props);
     this.capacityProvider = new ecs.AsgCapacityProvider(this, 'Capacity', {
       autoScalingGroup: this.autoScalingGroup,
@@ -121,16 +124,7 @@ export class GpuModelService extends ModelServiceBase {
       targetCapacityPercent: 100,
     });
     cluster.addAsgCapacityProvider(this.capacityProvider);
-    Validations.of(this.autoScalingGroup.role).acknowledge(
-      {
-        id: 'AwsSolutions-IAM5[Action::ecs:Submit*]',
-        reason: 'The ECS agent reports task and container state through the ecs:Submit* actions; CDK scopes them to this cluster\'s ARN.',
-      },
-      {
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'The ECS agent\'s ecs:DiscoverPollEndpoint and ecr:GetAuthorizationToken support no resource scoping; ecs:Poll and ecs:StartTelemetrySession are conditioned on this cluster.',
-      },
-    );
+    this.grantEcsAgent(cluster);
 
     this.taskDefinition = new ecs.Ec2TaskDefinition(this, 'Task', { networkMode: ecs.NetworkMode.AWS_VPC });
     this.addContainers(this.taskDefinition, {
@@ -164,6 +158,35 @@ export class GpuModelService extends ModelServiceBase {
     this.attachService(this.service);
   }
 
+  /**
+   * The instance role's permissions: the ECS agent's own, and nothing else. (aws-cdk-lib would add
+   * logs and ECR actions on '*' as well; these tasks pull their images and write their logs with
+   * the execution role, so the instances need neither.)
+   */
+  private grantEcsAgent(cluster: ecs.ICluster): void {
+    const role = this.instanceRole;
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ecs:RegisterContainerInstance', 'ecs:DeregisterContainerInstance', 'ecs:Submit*'],
+      resources: [cluster.clusterArn],
+    }));
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ecs:Poll', 'ecs:StartTelemetrySession'],
+      resources: ['*'],
+      conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
+    }));
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecs:DiscoverPollEndpoint'], resources: ['*'] }));
+    Validations.of(role).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Action::ecs:Submit*]',
+        reason: 'The ECS agent reports task and container state through the ecs:Submit* actions, which are scoped to this cluster\'s ARN.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'The ECS agent\'s ecs:DiscoverPollEndpoint supports no resource scoping; ecs:Poll and ecs:StartTelemetrySession are conditioned on this cluster.',
+      },
+    );
+  }
+
   private gpuInstances(instanceType: ec2.InstanceType, maxInstances: number, props: GpuModelServiceProps): autoscaling.AutoScalingGroup {
     const userData = ec2.UserData.forLinux();
     // Tasks use the task role, never the instance role: block their access to the instance's IMDS.
@@ -180,8 +203,8 @@ export class GpuModelService extends ModelServiceBase {
       requireImdsv2: true,
       httpPutResponseHopLimit: 1,
       detailedMonitoring: true,
-      // The ECS agent's permissions are added to it when the capacity provider joins the cluster.
-      role: new iam.Role(this, 'InstanceRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+      // Immutable to aws-cdk-lib: the ECS agent's permissions are added by grantEcsAgent, exactly.
+      role: this.instanceRole.withoutPolicyUpdates(),
       securityGroup: new ec2.SecurityGroup(this, 'InstanceSecurityGroup', {
         vpc: this.vpc,
         description: 'GPU container instances: no inbound traffic (tasks have their own ENIs)',

@@ -1,4 +1,4 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { FETCHER_ENV, ModelContainerContract, SERVER_ENV } from './container-contract';
@@ -13,6 +13,8 @@ const SCRATCH_MOUNT_PATH = '/tmp';
 export const MODEL_VOLUME_NAME = 'model';
 const SCRATCH_VOLUME_NAME = 'scratch';
 export const SERVER_CONTAINER_NAME = 'server';
+/** Environment variable names that hold secrets by convention. */
+const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL/i;
 export const FETCHER_CONTAINER_NAME = 'model-fetcher';
 
 export interface ModelContainersOptions {
@@ -25,6 +27,7 @@ export interface ModelContainersOptions {
   /** The path prefix of every server route ('' for none). */
   readonly routePrefix: string;
   readonly environment: Record<string, string>;
+  readonly secrets: Record<string, ecs.Secret>;
   /** Download plus load budget: split between the fetcher and the server, and bounds the container health check's start period. */
   readonly startupTimeout: Duration;
   /** SIGTERM to SIGKILL: the server drains in-flight requests within it. */
@@ -100,6 +103,7 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
       ...(options.gpuCount ? { [SERVER_ENV.gpuCount]: String(options.gpuCount) } : {}),
       ...options.environment,
     },
+    secrets: options.secrets,
     stopTimeout: options.stopTimeout,
     healthCheck: options.image.healthCheckCommand && {
       command: options.image.healthCheckCommand,
@@ -118,10 +122,19 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
   );
   server.addContainerDependencies({ container: fetcher, condition: ecs.ContainerDependencyCondition.SUCCESS });
 
-  Validations.of(taskDefinition).acknowledge({
-    id: 'AwsSolutions-ECS2',
-    reason: 'The environment holds non-secret configuration only (model URI and checksum, port, directories, worker counts); secrets belong in the container\'s `secrets`, which read from Secrets Manager or SSM.',
-  });
+  // The library's own variables are non-secret configuration. A user's variable whose name looks
+  // like a secret's is warned about, and the finding stays for cdk-nag to report.
+  const secretLike = Object.keys(options.environment).filter((name) => SECRET_NAME.test(name));
+  for (const name of secretLike) {
+    Annotations.of(taskDefinition).addWarningV2('cdk-model-serving:secretInEnvironment',
+      `environment variable ${name} looks like a secret, and the task definition shows it in plain text: pass it in 'secrets' (ecs.Secret.fromSecretsManager or fromSsmParameter) instead`);
+  }
+  if (secretLike.length === 0) {
+    Validations.of(taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason: 'The environment holds non-secret configuration only (model URI and checksum, port, paths, worker counts, and variables whose names do not look like secrets); secrets go in `secrets`, which ECS reads from Secrets Manager or SSM.',
+    });
+  }
   Validations.of(taskDefinition.obtainExecutionRole()).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason: 'ecr:GetAuthorizationToken, which the execution role needs to pull the image from ECR, supports only Resource "*"; the image pull itself is scoped to the image\'s repository.',

@@ -36,8 +36,7 @@ export interface ModelEndpointProps {
   /** The server's health route, below the path prefix. */
   readonly healthCheckPath: string;
   readonly deregistrationDelay: Duration;
-  /** @default true */
-  readonly internetFacing?: boolean;
+  readonly internetFacing: boolean;
   /** @default - HTTP on port 80 */
   readonly certificate?: acm.ICertificate;
   /** @default - a new load balancer */
@@ -117,7 +116,7 @@ export class ModelEndpoint extends Construct {
       throw new Error(`${this.node.path}: a new load balancer writes access logs, which needs the stack's region: ` +
         "give the stack an env with a region (e.g. env: { region: process.env.CDK_DEFAULT_REGION }), or pass 'accessLogsBucket'");
     }
-    const internetFacing = props.internetFacing ?? true;
+    const internetFacing = props.internetFacing;
     const lb = new elbv2.ApplicationLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
       internetFacing,
@@ -148,6 +147,12 @@ export class ModelEndpoint extends Construct {
     } else {
       for (const p of props.certificate ? [80, 443] : [80]) {
         lb.connections.allowFrom(ec2.Peer.ipv4(props.vpc.vpcCidrBlock), ec2.Port.tcp(p), 'Clients inside the VPC');
+      }
+      if (Token.isUnresolved(props.vpc.vpcCidrBlock)) {
+        Validations.of(lb).acknowledge({
+          id: 'AwsSolutions-EC23',
+          reason: 'The internal load balancer\'s only ingress is its VPC\'s own CIDR block, which cdk-nag cannot read because it is a CloudFormation reference; nothing outside the VPC may connect.',
+        });
       }
     }
 

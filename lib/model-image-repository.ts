@@ -13,10 +13,13 @@ export interface ModelImageRepositoryProps {
    */
   readonly repositoryName: string;
   /**
-   * How many images the repository keeps; older ones expire. Count every image a deployment may
-   * still need (a rollback target, a task definition that scales out later), and remember that
-   * each service publishes two images (server and model fetcher).
-   * @default 50
+   * Expire all but the newest `maxImageCount` images (by push time). Off by default, because it
+   * can delete images that services still run: ECR counts images by when they were pushed, and
+   * re-tagging or deploying an image again does not make it newer, so an image that rarely
+   * changes (the model fetcher, a server whose dependencies did not move) becomes the oldest and
+   * is expired while task definitions still name it; every new task then fails to pull it. Set it
+   * only with a count far above the images your services, and their rollback targets, can name.
+   * @default - no count rule: only untagged images (interrupted pushes) expire, after a day
    */
   readonly maxImageCount?: number;
   /**
@@ -48,7 +51,7 @@ const REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a
 /**
  * An ECR repository of its own for the model images, set up for a CI pipeline that publishes
  * first, gates on the scan and deploys after: scan on push, immutable tags, encryption at rest, a
- * lifecycle rule that keeps the last images, and push access for the CDK bootstrap
+ * lifecycle rule that expires only untagged images, and push access for the CDK bootstrap
  * image-publishing role that `cdk-assets` (and `cdk-model-serving publish`) assume.
  *
  * Deploy it in its own stack, before the serving stacks, and give those stacks
@@ -84,7 +87,9 @@ export class ModelImageRepository extends Construct {
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
       lifecycleRules: [
         { rulePriority: 1, description: 'Untagged images (an interrupted push) expire after a day', tagStatus: ecr.TagStatus.UNTAGGED, maxImageAge: Duration.days(1) },
-        { rulePriority: 2, description: `Keep the last ${props.maxImageCount ?? 50} images`, tagStatus: ecr.TagStatus.ANY, maxImageCount: props.maxImageCount ?? 50 },
+        ...(props.maxImageCount !== undefined
+          ? [{ rulePriority: 2, description: `Keep the last ${props.maxImageCount} images (by push time)`, tagStatus: ecr.TagStatus.ANY, maxImageCount: props.maxImageCount }]
+          : []),
       ],
     });
 

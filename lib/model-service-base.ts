@@ -54,8 +54,9 @@ export interface ModelServiceBaseProps {
 
   /**
    * Whether a new load balancer is reachable from the internet. An internal one accepts
-   * traffic from the VPC's CIDR only.
-   * @default true
+   * traffic from the VPC's CIDR only. An internet-facing one needs a `certificate`, or the
+   * explicit `allowPlainHttp`.
+   * @default - internet-facing with a `certificate` (or `allowPlainHttp`), internal otherwise
    */
   readonly internetFacing?: boolean;
 
@@ -65,6 +66,14 @@ export interface ModelServiceBaseProps {
    * @default - HTTP on port 80
    */
   readonly certificate?: acm.ICertificate;
+
+  /**
+   * Serve plain HTTP on an internet-facing load balancer, without a certificate. Every request's
+   * features and every prediction then cross the internet unencrypted: for a trial, not for
+   * production.
+   * @default false
+   */
+  readonly allowPlainHttp?: boolean;
 
   /**
    * Attach to an existing load balancer's listener instead of creating a load balancer.
@@ -93,10 +102,21 @@ export interface ModelServiceBaseProps {
   readonly healthCheckPath?: string;
 
   /**
-   * Extra environment variables for the server container.
+   * Extra environment variables for the server container: non-secret configuration only, as the
+   * task definition shows them in plain text. A name that looks like a secret's (`API_KEY`,
+   * `DB_PASSWORD`, `..._TOKEN`) gets a synth warning, and cdk-nag's AwsSolutions-ECS2 reports it.
    * @default - none
    */
   readonly environment?: Record<string, string>;
+
+  /**
+   * Secrets for the server container, from Secrets Manager or SSM Parameter Store
+   * (`ecs.Secret.fromSecretsManager(...)`, `ecs.Secret.fromSsmParameter(...)`). ECS injects them as
+   * environment variables when the task starts; the task definition holds only their ARNs, and the
+   * execution role may read exactly them.
+   * @default - none
+   */
+  readonly secrets?: Record<string, ecs.Secret>;
 
   /**
    * How long a new task may take to download and load the model before health checks count:
@@ -219,9 +239,17 @@ export abstract class ModelServiceBase extends Construct {
     checkIntRange(where, 'targetRequestsPerTaskPerMinute', s.targetRequestsPerTaskPerMinute, 1, 1_000_000);
     checkIntRange(where, 'targetCpuUtilization', s.targetCpuUtilization, 10, 95);
     if (props.existingListener) ModelEndpoint.validateExistingListener(where, props.existingListener);
-    if (props.existingListener && (props.certificate || props.accessLogsBucket || props.internetFacing !== undefined)) {
+    if (props.existingListener && (props.certificate || props.accessLogsBucket || props.internetFacing !== undefined || props.allowPlainHttp !== undefined)) {
       throw new InvalidPropError(where, 'existingListener',
-        'configures the load balancer elsewhere; drop certificate, accessLogsBucket and internetFacing, or drop existingListener');
+        'configures the load balancer elsewhere; drop certificate, accessLogsBucket, internetFacing and allowPlainHttp, or drop existingListener');
+    }
+    if (props.allowPlainHttp && props.certificate) {
+      throw new InvalidPropError(where, 'allowPlainHttp', 'applies only without a certificate; with one the load balancer serves HTTPS and redirects HTTP to it');
+    }
+    if (props.internetFacing === true && !props.certificate && !props.allowPlainHttp) {
+      throw new InvalidPropError(where, 'internetFacing',
+        'an internet-facing load balancer without a certificate would serve plain HTTP to the internet; pass certificate (HTTPS), ' +
+        'set internetFacing: false (reachable from the VPC only), or opt in to plain HTTP with allowPlainHttp: true');
     }
     if (props.cluster && props.vpc) {
       throw new InvalidPropError(where, 'vpc', 'is taken from the cluster when cluster is given; pass one of them');
@@ -235,7 +263,7 @@ export abstract class ModelServiceBase extends Construct {
       containerPort: s.containerPort,
       healthCheckPath: s.healthCheckPath,
       deregistrationDelay: s.deregistrationDelay,
-      internetFacing: props.internetFacing,
+      internetFacing: props.internetFacing ?? (props.certificate !== undefined || props.allowPlainHttp === true),
       certificate: props.certificate,
       existingListener: props.existingListener,
       accessLogsBucket: props.accessLogsBucket,
@@ -277,6 +305,7 @@ export abstract class ModelServiceBase extends Construct {
       healthCheckPath: s.healthCheckPath,
       routePrefix: this.endpoint.pathPrefix,
       environment: this.props.environment ?? {},
+      secrets: this.props.secrets ?? {},
       startupTimeout: s.startupTimeout,
       stopTimeout: s.stopTimeout,
       logGroup: this.logGroup,

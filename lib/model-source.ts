@@ -130,10 +130,7 @@ class BucketModelSource extends ModelSource {
   ) {
     super();
     const where = 'ModelSource';
-    if (!Token.isUnresolved(key)) {
-      if (key.length === 0) throw new InvalidPropError(where, 'keyOrPrefix', 'must not be empty; give an object key or a prefix ending in /');
-      if (key.startsWith('/')) throw new InvalidPropError(where, 'keyOrPrefix', `must not start with '/', got '${key}'`);
-    }
+    if (!Token.isUnresolved(key)) checkKey(where, key);
     this.isPrefix = key.endsWith('/');
     if (options.sha256 !== undefined) {
       if (!SHA256.test(options.sha256)) {
@@ -149,6 +146,25 @@ class BucketModelSource extends ModelSource {
     const bucket = this.bucket(scope);
     grantModelRead(scope, grantee, bucket, this.key, this.isPrefix, this.encryptionKey);
     return { uri: `s3://${bucket.bucketName}/${this.key}`, sha256: this.options.sha256 };
+  }
+}
+
+/**
+ * Keys the grant and the fetcher can name exactly: IAM reads `*` and `?` in a resource ARN as
+ * wildcards and `${...}` as a policy variable, so such a key would widen the grant; and a `.`,
+ * `..` or empty path segment is a different object to S3 than to a file system.
+ */
+function checkKey(where: string, key: string): void {
+  if (key.length === 0) throw new InvalidPropError(where, 'keyOrPrefix', 'must not be empty; give an object key or a prefix ending in /');
+  if (key.startsWith('/')) throw new InvalidPropError(where, 'keyOrPrefix', `must not start with '/', got '${key}'`);
+  const special = /[*?$]/.exec(key);
+  if (special) {
+    throw new InvalidPropError(where, 'keyOrPrefix',
+      `'${key}' has '${special[0]}', which IAM reads as ${special[0] === '$' ? 'the start of a policy variable' : 'a wildcard'} in the grant's resource ARN, so the task could read other objects: move the model to a key without '*', '?' or '$'`);
+  }
+  const segments = (key.endsWith('/') ? key.slice(0, -1) : key).split('/');
+  if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    throw new InvalidPropError(where, 'keyOrPrefix', `'${key}' has an empty, '.' or '..' path segment; name the object or prefix exactly`);
   }
 }
 

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ModelServingExampleStack, ModelServingExampleStackProps } from '../../bin/example-stack';
@@ -41,6 +42,8 @@ test.each<[string, ModelServingExampleStackProps]>([
   ['a model directory', { modelPath: path.join(__dirname, '..', '..', 'assets', 'sample-model') }],
   ['GPU capacity', { compute: 'gpu' }],
   ['GPU Spot capacity on a g5 with a prefix model', { compute: 'gpu', instanceType: 'g5.2xlarge', spot: true, modelUri: 's3://team-models/resnet/' }],
+  ['public plain HTTP', { plainHttp: true }],
+  ['public HTTPS', { certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' }],
 ])('the example app with %s has zero unacknowledged AwsSolutions findings', (_name, props) => {
   const { report, error } = nag(props);
   expect(describeViolations(report)).toEqual([]);
@@ -78,6 +81,18 @@ test('an unknown compute, or GPU options without GPU compute, are refused', () =
     .toThrow("'-c compute' must be 'cpu' (Fargate) or 'gpu' (EC2 GPU capacity), got 'tpu'");
   expect(() => new ModelServingExampleStack(new App(), 'S', { instanceType: 'g5.xlarge' }))
     .toThrow("'-c instanceType' and '-c spot' apply to '-c compute=gpu' only");
+});
+
+test('the example app is internal by default, public on HTTPS with a certificate, public on HTTP only when told', () => {
+  const scheme = (props: ModelServingExampleStackProps) => {
+    const stack = new ModelServingExampleStack(new App(), 'S', { ...props, env: { account: '123456789012', region: 'eu-west-1' } });
+    return Object.values(Template.fromStack(stack).findResources('AWS::ElasticLoadBalancingV2::LoadBalancer'))[0].Properties.Scheme;
+  };
+  expect(scheme({})).toBe('internal');
+  expect(scheme({ plainHttp: true })).toBe('internet-facing');
+  expect(scheme({ certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' })).toBe('internet-facing');
+  expect(() => new ModelServingExampleStack(new App(), 'S', { plainHttp: true, certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' }))
+    .toThrow("Give either '-c certificateArn=...' (HTTPS) or '-c plainHttp=true', not both");
 });
 
 test('modelPath and modelUri together are refused', () => {

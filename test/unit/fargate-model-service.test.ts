@@ -1,4 +1,7 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -6,6 +9,9 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { FargateModelService, FargateModelServiceProps, ModelSource } from '../../lib';
 import { containers, envOf, newStack, templateOf } from '../helpers/stack';
 
@@ -92,9 +98,9 @@ describe('defaults', () => {
     });
   });
 
-  test('an internet-facing ALB with access logs, HTTP listener, and a /health target group health check', () => {
+  test('without a certificate, an internal ALB (reachable from the VPC) with access logs, HTTP listener, and a /health target group health check', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
-      Scheme: 'internet-facing',
+      Scheme: 'internal',
       LoadBalancerAttributes: Match.arrayWith([
         { Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' },
         { Key: 'access_logs.s3.enabled', Value: 'true' },
@@ -215,6 +221,21 @@ test('a certificate gives HTTPS on 443 with a modern TLS policy and a redirect f
   expect(JSON.stringify(url)).toContain('https://');
 });
 
+test('plain HTTP on the internet is an explicit opt-in', () => {
+  const template = synth({ allowPlainHttp: true });
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internet-facing' });
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
+  const lbGroups = template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('LoadBalancer') } });
+  expect(Object.values(lbGroups)[0].Properties.SecurityGroupIngress).toEqual([expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 80 })]);
+});
+
+test('a certificate makes the endpoint public by default, on HTTPS', () => {
+  const template = synth({}, (stack) => ({
+    certificate: acm.Certificate.fromCertificateArn(stack, 'Cert', 'arn:aws:acm:eu-west-1:123456789012:certificate/abc'),
+  }));
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internet-facing' });
+});
+
 test('an internal load balancer accepts traffic from the VPC only', () => {
   const template = synth({ internetFacing: false });
   template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internal' });
@@ -287,6 +308,9 @@ describe('invalid props fail synth with a message that names the prop', () => {
     ['min above max', { minCapacity: 5, maxCapacity: 2 }, "FargateModelService: invalid 'minCapacity': (5) must not exceed maxCapacity (2)"],
     ['zero min', { minCapacity: 0 }, "FargateModelService: invalid 'minCapacity': must be an integer from 1 to 1000, got 0"],
     ['port', { containerPort: 70000 }, "FargateModelService: invalid 'containerPort': must be an integer from 1 to 65535, got 70000"],
+    ['an internet-facing load balancer without a certificate', { internetFacing: true },
+      "FargateModelService: invalid 'internetFacing': an internet-facing load balancer without a certificate would serve plain HTTP to the internet; " +
+      'pass certificate (HTTPS), set internetFacing: false (reachable from the VPC only), or opt in to plain HTTP with allowPlainHttp: true'],
     ['startup timeout', { startupTimeout: Duration.seconds(45) }, "FargateModelService: invalid 'startupTimeout': must be from 1 minute to 2 hours, got 45 seconds"],
     ['stop timeout', { stopTimeout: Duration.minutes(5) }, "FargateModelService: invalid 'stopTimeout (seconds)': must be an integer from 2 to 120, got 300"],
     ['cpu target', { targetCpuUtilization: 100 }, "FargateModelService: invalid 'targetCpuUtilization': must be an integer from 10 to 95, got 100"],
@@ -327,4 +351,46 @@ describe('invalid props fail synth with a message that names the prop', () => {
     expect(attempt({ priority: 5, conditions: [elbv2.ListenerCondition.hostHeaders(['ml.example.com'])] })).not.toThrow();
   });
 
+});
+
+describe('secrets', () => {
+  function nagged(props: (stack: Stack) => Partial<FargateModelServiceProps>) {
+    const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'secrets-')) });
+    const stack = new Stack(app, 'S', { env: { account: '123456789012', region: 'eu-west-1' } });
+    new FargateModelService(stack, 'Model', { model: model(stack), ...props(stack) });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    try {
+      app.synth();
+    } catch { /* findings fail synth; the report says which */ }
+    const reports = JSON.parse(fs.readFileSync(path.join(app.outdir, 'validation-report.json'), 'utf8')).pluginReports;
+    const findings = reports.flatMap((r: any) => r.violations ?? []).map((v: any) => v.ruleName);
+    const warnings = stack.node.findAll().flatMap((c) => c.node.metadata)
+      .filter((m) => m.type === 'aws:cdk:warning' && String(m.data).includes('looks like a secret')).map((m) => String(m.data));
+    return { stack, findings, warnings };
+  }
+
+  test('a secret-looking name in environment is warned about, and cdk-nag reports it (AwsSolutions-ECS2)', () => {
+    const { findings, warnings } = nagged(() => ({ environment: { LOG_LEVEL: 'debug', API_KEY: 'sk-live-123' } }));
+    expect(warnings).toEqual([expect.stringContaining("environment variable API_KEY looks like a secret, and the task definition shows it in plain text: pass it in 'secrets'")]);
+    expect(findings).toContain('AwsSolutions-ECS2');
+  });
+
+  test('non-secret variables are fine; secrets come from Secrets Manager or SSM, readable by the execution role only', () => {
+    const { stack, findings, warnings } = nagged((s) => ({
+      environment: { LOG_LEVEL: 'debug' },
+      secrets: {
+        API_KEY: ecs.Secret.fromSecretsManager(secretsmanager.Secret.fromSecretNameV2(s, 'Key', 'iris/api-key')),
+        DB_PASSWORD: ecs.Secret.fromSsmParameter(ssm.StringParameter.fromSecureStringParameterAttributes(s, 'Pw', { parameterName: '/iris/db-password' })),
+      },
+    }));
+    expect(warnings).toEqual([]);
+    expect(findings).toEqual([]);
+    const template = Template.fromStack(stack);
+    const server = containers(template).server;
+    expect(envOf(server)).not.toHaveProperty('API_KEY');
+    expect(server.Secrets.map((x: any) => x.Name)).toEqual(['API_KEY', 'DB_PASSWORD']);
+    const execution = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('ExecutionRole'))![1];
+    expect(JSON.stringify(execution)).toMatch(/secretsmanager:GetSecretValue[\s\S]*iris\/api-key/);
+    expect(JSON.stringify(execution)).toMatch(/ssm:GetParameters[\s\S]*iris\/db-password/);
+  });
 });

@@ -112,6 +112,18 @@ describe('defaults', () => {
     expect(services[0].DependsOn.filter((d: string) => /Cluster/.test(d))).toEqual(associations);
   });
 
+  test('the instance role has the ECS agent\'s permissions and nothing else: no logs or ECR actions on *', () => {
+    const policies = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([id]) => id.includes('InstanceRole'));
+    expect(policies).toHaveLength(1);
+    const statements = policies[0][1].Properties.PolicyDocument.Statement.map((st: any) => [st.Action, st.Resource, st.Condition]);
+    expect(statements).toEqual([
+      [['ecs:RegisterContainerInstance', 'ecs:DeregisterContainerInstance', 'ecs:Submit*'], { 'Fn::GetAtt': [expect.stringMatching(/^ModelCluster/), 'Arn'] }, undefined],
+      [['ecs:Poll', 'ecs:StartTelemetrySession'], '*', { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^ModelCluster/), 'Arn'] } } }],
+      ['ecs:DiscoverPollEndpoint', '*', undefined],
+    ]);
+    template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
+  });
+
   test('the same load balancer and autoscaling as on Fargate', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/health', TargetType: 'ip' });
     template.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 2);

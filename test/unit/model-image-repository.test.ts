@@ -32,14 +32,19 @@ describe('the repository', () => {
     });
   });
 
-  test('a lifecycle policy expires untagged images after a day and keeps the last 50', () => {
+  test('by default only untagged images expire: a deployed image is never expired for being pushed long ago', () => {
     const policy = JSON.parse(Object.values<any>(template().findResources('AWS::ECR::Repository'))[0].Properties.LifecyclePolicy.LifecyclePolicyText);
     expect(policy.rules).toEqual([
       expect.objectContaining({ rulePriority: 1, selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countNumber: 1, countUnit: 'days' }, action: { type: 'expire' } }),
-      expect.objectContaining({ rulePriority: 2, selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 50 }, action: { type: 'expire' } }),
     ]);
-    const fewer = JSON.parse(Object.values<any>(template({ maxImageCount: 10 }).findResources('AWS::ECR::Repository'))[0].Properties.LifecyclePolicy.LifecyclePolicyText);
-    expect(fewer.rules[1].selection.countNumber).toBe(10);
+  });
+
+  test('a count rule is an opt-in', () => {
+    const counted = JSON.parse(Object.values<any>(template({ maxImageCount: 500 }).findResources('AWS::ECR::Repository'))[0].Properties.LifecyclePolicy.LifecyclePolicyText);
+    expect(counted.rules).toEqual([
+      expect.objectContaining({ rulePriority: 1, selection: expect.objectContaining({ tagStatus: 'untagged' }) }),
+      expect.objectContaining({ rulePriority: 2, selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 500 }, action: { type: 'expire' } }),
+    ]);
   });
 
   test('only the CDK image-publishing role may push, and it may read scans and tag again', () => {

@@ -121,6 +121,16 @@ describe('ModelSource.fromBucket', () => {
     ['/model.joblib', {}, "ModelSource: invalid 'keyOrPrefix': must not start with '/', got '/model.joblib'"],
     ['m.joblib', { sha256: 'abc' }, "ModelSource: invalid 'sha256': must be 64 lowercase hex digits, got 'abc'"],
     ['team/m1/', { sha256: 'a'.repeat(64) }, "ModelSource: invalid 'sha256': applies to a single object, but 'team/m1/' is a prefix"],
+    // IAM would read these as wildcards or a policy variable, granting more than the model.
+    ['team?/', {}, "ModelSource: invalid 'keyOrPrefix': 'team?/' has '?', which IAM reads as a wildcard in the grant's resource ARN, so the task could read other objects"],
+    ['models/*.joblib', {}, "'models/*.joblib' has '*', which IAM reads as a wildcard"],
+    ['${aws:username}/model.joblib', {}, "has '$', which IAM reads as the start of a policy variable"],
+    // A different object to S3 than to a file system.
+    ['iris/../secret.joblib', {}, "ModelSource: invalid 'keyOrPrefix': 'iris/../secret.joblib' has an empty, '.' or '..' path segment"],
+    ['iris/./m.joblib', {}, "has an empty, '.' or '..' path segment"],
+    ['iris//m.joblib', {}, "has an empty, '.' or '..' path segment"],
+    ['iris/..', {}, "has an empty, '.' or '..' path segment"],
+    ['iris//', {}, "has an empty, '.' or '..' path segment"],
   ])('key %p with %p fails synth', (key, options, message) => {
     const stack = new Stack();
     expect(() => ModelSource.fromBucket(s3.Bucket.fromBucketName(stack, 'B', 'team-models'), key, options)).toThrow(message);
@@ -128,6 +138,10 @@ describe('ModelSource.fromBucket', () => {
 });
 
 describe('ModelSource.fromS3Uri', () => {
+  test('a URI whose key IAM would read as a wildcard fails synth', () => {
+    expect(() => ModelSource.fromS3Uri('s3://team-models/team?/')).toThrow("ModelSource: invalid 'keyOrPrefix': 'team?/' has '?'");
+  });
+
   test('imports the bucket and grants the object; an encryption key adds kms:Decrypt', () => {
     const template = templateOf((stack) => {
       const encryptionKey = kms.Key.fromKeyArn(stack, 'Key', 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab');
