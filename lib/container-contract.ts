@@ -11,6 +11,8 @@ export class ModelContainerContract {
   public static readonly USER = '10001:10001';
   /** The port the built-in server listens on unless `containerPort` says otherwise. */
   public static readonly DEFAULT_PORT = 8080;
+  /** The port of the server's Prometheus /metrics: never a load balancer target. */
+  public static readonly METRICS_PORT = 9090;
   /** The health route the built-in server answers unless `healthCheckPath` says otherwise. */
   public static readonly DEFAULT_HEALTH_PATH = '/health';
 }
@@ -18,6 +20,7 @@ export class ModelContainerContract {
 /** The environment variables the constructs set on the server container. */
 export const SERVER_ENV = {
   port: 'PORT',
+  metricsPort: 'METRICS_PORT',
   modelDir: 'MODEL_DIR',
   workers: 'WORKERS',
   gpuCount: 'GPU_COUNT',

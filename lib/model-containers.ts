@@ -91,9 +91,13 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
     essential: true,
     user: options.image.user,
     readonlyRootFilesystem: true,
-    portMappings: [{ containerPort: options.containerPort, protocol: ecs.Protocol.TCP }],
+    portMappings: [
+      { containerPort: options.containerPort, protocol: ecs.Protocol.TCP, name: 'api' },
+      { containerPort: ModelContainerContract.METRICS_PORT, protocol: ecs.Protocol.TCP, name: 'metrics' },
+    ],
     environment: {
       [SERVER_ENV.port]: String(options.containerPort),
+      [SERVER_ENV.metricsPort]: String(ModelContainerContract.METRICS_PORT),
       [SERVER_ENV.modelDir]: MODEL_MOUNT_PATH,
       [SERVER_ENV.workers]: String(options.workers),
       // The server finishes in-flight requests within this, a little inside ECS's stop timeout.

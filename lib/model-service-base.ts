@@ -226,6 +226,9 @@ export abstract class ModelServiceBase extends Construct {
     const s = this.settings;
 
     checkIntRange(where, 'containerPort', s.containerPort, 1, 65535);
+    if (s.containerPort === ModelContainerContract.METRICS_PORT) {
+      throw new InvalidPropError(where, 'containerPort', `must not be ${ModelContainerContract.METRICS_PORT}, the server's metrics port (never a load balancer target)`);
+    }
     if (!Token.isUnresolved(s.healthCheckPath) && !/^\/[\x21-\x7e]*$/.test(s.healthCheckPath)) {
       throw new InvalidPropError(where, 'healthCheckPath', `must start with '/' and contain no spaces, got '${s.healthCheckPath}'`);
     }
@@ -272,6 +275,16 @@ export abstract class ModelServiceBase extends Construct {
     this.listener = this.endpoint.listener;
     this.loadBalancer = this.endpoint.loadBalancer;
     this.endpointUrl = this.endpoint.url;
+  }
+
+  /**
+   * Lets `peer` scrape the server's Prometheus metrics (`GET /metrics` on port 9090) from inside
+   * the VPC: a Prometheus server, an ADOT or CloudWatch agent. The port is never a load balancer
+   * target, so callers from outside cannot reach it whatever the listener's rules; by default
+   * nothing but the task itself can.
+   */
+  public allowMetricsFrom(peer: ec2.IPeer): void {
+    this.service.connections.allowFrom(peer, ec2.Port.tcp(ModelContainerContract.METRICS_PORT), 'Prometheus scrapes of the model server\'s /metrics');
   }
 
   /** The role the task's containers run with; it may read the model and nothing else. */

@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildImage, createVolumes, docker, dockerOk, removeRun, requireDockerEngine, runArgs } from './docker';
 import { LocalS3 } from './local-s3';
+import { freePort } from './net';
 import { modelTask } from './task-containers';
 
 const ROOT = path.join(__dirname, '..');
@@ -134,9 +135,11 @@ async function main(): Promise<number> {
     });
     if (fetched.code !== 0) throw new Error(`the model fetcher failed (exit ${fetched.code}); the server was not started`);
 
+    // The metrics port too is on the host network: a free one, so a busy 9090 is no obstacle.
+    const metricsPort = await freePort();
     const id = await dockerOk(runArgs(server, {
       runId, image: `cdk-model-serving/model-server:local`, detach: true, name: `cdk-model-serving-${runId}-server`,
-      environment: { HOST: '127.0.0.1', PORT: String(options.port) },
+      environment: { HOST: '127.0.0.1', PORT: String(options.port), METRICS_PORT: String(metricsPort) },
     }));
     logs = spawn('docker', ['logs', '--follow', id], { stdio: ['ignore', 'pipe', 'pipe'] });
     const toOut = prefixed('[server]', (s) => process.stdout.write(s));
@@ -156,6 +159,7 @@ async function main(): Promise<number> {
       await new Promise((r) => setTimeout(r, 300));
     }
     say(`serving at ${url}: try  curl -X POST ${url}/predict -H 'content-type: application/json' -d '{"features": [...]}'`);
+    say(`Prometheus metrics at http://127.0.0.1:${metricsPort}/metrics`);
     say('Ctrl-C stops and removes everything this run started');
     // Keep running until a signal arrives or the server stops.
     await new Promise<void>((resolve) => {

@@ -86,7 +86,7 @@ test('hygiene: non-root, no compiler or pip in the runtime, the health check, po
   expect(await hygiene(IMAGES.gpuServer)).toEqual({ user: '10001:10001', tools: '', uid: '10001' });
   const config = JSON.parse(await dockerOk(['image', 'inspect', IMAGES.gpuServer]))[0].Config;
   expect(config.Healthcheck.Test).toEqual(['CMD', 'python3', '-m', 'model_server.healthcheck']);
-  expect(Object.keys(config.ExposedPorts)).toEqual(['8080/tcp']);
+  expect(Object.keys(config.ExposedPorts).sort()).toEqual(['8080/tcp', '9090/tcp']);
   expect(config.Cmd).toEqual(['python3', '-m', 'model_server']);
   expect(config.Labels).toMatchObject({ 'ai.model.version': 'resnet-test', 'org.opencontainers.image.title': 'cdk-model-serving model server (GPU)' });
   expect(config.Env).toEqual(expect.arrayContaining(['PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'NVIDIA_DRIVER_CAPABILITIES=compute,utility']));

@@ -100,6 +100,12 @@ test('behind a path rule on a shared listener: the server answers below the pref
   expect(predicted).toEqual({ status: 200, body: expect.objectContaining({ prediction: 'setosa' }) });
   expect((await server.get('/predict')).status).toBe(404);
   expect((await server.get('/health')).status).toBe(404);
+  // Metrics: on their own port (the task definition's METRICS_PORT), never where clients are.
+  expect(run.task.server.environment.METRICS_PORT).toBe('9090');
+  expect((await server.get('/models/iris/metrics')).status).toBe(404);
+  expect((await server.get('/metrics')).status).toBe(404);
+  const metrics = await fetch(`${server.metricsUrl}/metrics`).then((r) => r.text());
+  expect(metrics).toMatch(/model_server_requests_total\{method="POST",path="\/predict",status="200"\} 1\.0/);
   // So does the image's own HEALTHCHECK, which reads the same settings from the task's environment.
   expect(await server.waitForDockerHealthy()).toBe('healthy');
 }, 240_000);
@@ -139,10 +145,10 @@ describe('image hygiene', () => {
     expect(await hygiene(image)).toEqual({ user: '10001:10001', tools: '', uid: '10001' });
   });
 
-  test('the server image has a HEALTHCHECK, EXPOSE 8080, a JSON-form CMD and the model-version label', async () => {
+  test('the server image has a HEALTHCHECK, EXPOSE 8080 (API) and 9090 (metrics), a JSON-form CMD and the model-version label', async () => {
     const config = JSON.parse(await dockerOk(['image', 'inspect', IMAGES.server]))[0].Config;
     expect(config.Healthcheck.Test).toEqual(['CMD', 'python3', '-m', 'model_server.healthcheck']);
-    expect(Object.keys(config.ExposedPorts)).toEqual(['8080/tcp']);
+    expect(Object.keys(config.ExposedPorts).sort()).toEqual(['8080/tcp', '9090/tcp']);
     expect(config.Cmd).toEqual(['python3', '-m', 'model_server']);
     expect(config.Labels['ai.model.version']).toBe('iris-test');
     expect(config.Env).toEqual(expect.arrayContaining(['PYTHONUNBUFFERED=1', 'PYTHONDONTWRITEBYTECODE=1', 'PIP_NO_CACHE_DIR=1', 'MODEL_VERSION=iris-test']));

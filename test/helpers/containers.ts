@@ -72,20 +72,21 @@ export class TaskRun {
 
   /** Starts the server detached on a free loopback port and waits until `healthPath` answers 200. */
   async serve(image: string, healthPath = '/health', extraEnv: Record<string, string> = {}): Promise<ServerContainer> {
-    const port = await freePort();
+    const [port, metricsPort] = [await freePort(), await freePort()];
     const id = await dockerOk(runArgs(this.task.server, {
       runId: this.id, image, detach: true,
-      // On the host network: listen on loopback only, on a free port.
-      environment: { HOST: '127.0.0.1', PORT: String(port), ...extraEnv },
+      // On the host network: listen on loopback only, on free ports.
+      environment: { HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: String(metricsPort), ...extraEnv },
     }));
-    const server = new ServerContainer(id, `http://127.0.0.1:${port}`);
+    const server = new ServerContainer(id, `http://127.0.0.1:${port}`, `http://127.0.0.1:${metricsPort}`);
     await server.waitForStatus(healthPath, 200);
     return server;
   }
 
   /** Runs the server and returns once it has exited (it never became healthy). */
   async serveUntilExit(image: string, timeoutMs = 60_000): Promise<{ exitCode: number; logs: string }> {
-    const id = await dockerOk(runArgs(this.task.server, { runId: this.id, image, detach: true, environment: { HOST: '127.0.0.1', PORT: String(await freePort()) } }));
+    const environment = { HOST: '127.0.0.1', PORT: String(await freePort()), METRICS_PORT: String(await freePort()) };
+    const id = await dockerOk(runArgs(this.task.server, { runId: this.id, image, detach: true, environment }));
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const state = JSON.parse(await dockerOk(['inspect', id]))[0].State;
@@ -100,7 +101,7 @@ export class TaskRun {
 }
 
 export class ServerContainer {
-  constructor(readonly id: string, readonly url: string) {}
+  constructor(readonly id: string, readonly url: string, readonly metricsUrl: string) {}
 
   async inspect(): Promise<any> {
     return JSON.parse(await dockerOk(['inspect', this.id]))[0];

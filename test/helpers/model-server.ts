@@ -19,15 +19,16 @@ export async function http(url: string, init: RequestInit = {}): Promise<HttpRes
 
 /** The model server as a real gunicorn process on 127.0.0.1, under Debian's Python. */
 export class ModelServerProcess {
-  private constructor(readonly process: Background, readonly url: string) {}
+  /** `url` serves the API; `metricsUrl` is the metrics port (GET /metrics). */
+  private constructor(readonly process: Background, readonly url: string, readonly metricsUrl: string) {}
 
   static async start(env: Record<string, string>): Promise<ModelServerProcess> {
-    const port = await freePort();
+    const [port, metricsPort] = [await freePort(), await freePort()];
     const proc = Background.start(SYSTEM_PYTHON, ['-m', 'model_server'], {
       cwd: MODEL_SERVER_DIR,
-      env: { PATH: process.env.PATH!, HOST: '127.0.0.1', PORT: String(port), WORKERS: '1', ...env },
+      env: { PATH: process.env.PATH!, HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: String(metricsPort), WORKERS: '1', ...env },
     });
-    return new ModelServerProcess(proc, `http://127.0.0.1:${port}`);
+    return new ModelServerProcess(proc, `http://127.0.0.1:${port}`, `http://127.0.0.1:${metricsPort}`);
   }
 
   /** Polls the health route until it answers `status` (bounded); fails with the server's output otherwise. */

@@ -43,7 +43,7 @@ class Recorder(dict):
         read.add(key)
         return super().get(key, default)
 s = Settings.from_env(Recorder())
-print(json.dumps({"read": sorted(read), "defaults": {"port": s.port, "model_dir": s.model_dir, "health_path": s.health_path, "route_prefix": s.route_prefix}}))
+print(json.dumps({"read": sorted(read), "defaults": {"port": s.port, "metrics_port": s.metrics_port, "model_dir": s.model_dir, "health_path": s.health_path, "route_prefix": s.route_prefix}}))
 `;
   return JSON.parse(execFileSync(SYSTEM_PYTHON, ['-c', script], { cwd: SERVER_DIR, encoding: 'utf8' }));
 }
@@ -81,9 +81,9 @@ test('both images run as the contract\'s user, and the server images expose its 
   for (const file of Object.values(DOCKERFILES)) expect(instruction(file, 'USER')).toBe(ModelContainerContract.USER);
   const builtIn = ServingImage.fromModelServer().bind(new Stack());
   for (const file of [DOCKERFILES['server (CPU)'], DOCKERFILES['server (GPU)']]) {
-    expect(instruction(file, 'EXPOSE')).toBe(String(ModelContainerContract.DEFAULT_PORT));
+    expect(instruction(file, 'EXPOSE')).toBe(`${ModelContainerContract.DEFAULT_PORT} ${ModelContainerContract.METRICS_PORT}`);
     expect(JSON.parse(/ CMD (\[.*\])$/.exec(instruction(file, 'HEALTHCHECK'))![1])).toEqual(builtIn.healthCheckCommand!.slice(1));
-    expect(instruction(file, 'ENV')).toMatch(new RegExp(`PORT=${ModelContainerContract.DEFAULT_PORT}\\b`));
+    expect(instruction(file, 'ENV').split(/\s+/)).toEqual(expect.arrayContaining([`PORT=${ModelContainerContract.DEFAULT_PORT}`, `METRICS_PORT=${ModelContainerContract.METRICS_PORT}`]));
   }
   expect(builtIn.user).toBe(ModelContainerContract.USER);
   for (const file of Object.values(DOCKERFILES)) expect(fs.readFileSync(file, 'utf8')).toMatch(new RegExp(`MODEL_DIR=${ModelContainerContract.MODEL_MOUNT_PATH}\\b`));
@@ -93,6 +93,7 @@ test('the server\'s defaults are the contract\'s, and it reads every variable th
   const server = serverSettings();
   expect(server.defaults).toEqual({
     port: ModelContainerContract.DEFAULT_PORT,
+    metrics_port: ModelContainerContract.METRICS_PORT,
     model_dir: ModelContainerContract.MODEL_MOUNT_PATH,
     health_path: ModelContainerContract.DEFAULT_HEALTH_PATH,
     route_prefix: '',

@@ -50,14 +50,14 @@ describe('under load, with micro-batching', () => {
   test('concurrent requests batched together each get their own row\'s answer', async () => {
     const rows = Array.from({ length: 96 }, (_, i) => [4.3 + (i % 36) / 10, 2 + (i % 24) / 10, 1 + (i % 59) / 10, 0.1 + (i % 25) / 10]);
     const expected = sklearnPredictions(path.join(workDir, 'forest.joblib'), rows);
-    const before = await http(`${server.url}/metrics`);
+    const before = await http(`${server.metricsUrl}/metrics`);
     const results = await Promise.all(rows.map((features) => server.predict({ features })));
     results.forEach((r, i) => {
       expect(r.status).toBe(200);
       expect(r.body.prediction).toBe(expected.labels[i]);
       expect(r.body.probability).toEqual(expected.probabilities![i]);
     });
-    const after = (await http(`${server.url}/metrics`)).body as string;
+    const after = (await http(`${server.metricsUrl}/metrics`)).body as string;
     const calls = metric(after, 'model_server_batch_requests_count') - metric(before.body, 'model_server_batch_requests_count');
     const served = metric(after, 'model_server_batch_requests_sum') - metric(before.body, 'model_server_batch_requests_sum');
     expect(served).toBe(96);
@@ -129,7 +129,7 @@ end
   }, (LOAD_SECONDS + 60) * 1000);
 
   test('/metrics reports requests by status, latency and batch sizes across both workers', async () => {
-    const text = (await http(`${server.url}/metrics`)).body as string;
+    const text = (await http(`${server.metricsUrl}/metrics`)).body as string;
     expect(metric(text, 'model_server_requests_total', 'path="/predict",status="200"')).toBeGreaterThan(100);
     expect(metric(text, 'model_server_requests_total', 'status="400"')).toBeGreaterThan(100);
     expect(metric(text, 'model_server_requests_total', 'status="415"')).toBeGreaterThan(10);
@@ -153,7 +153,7 @@ test('with BATCHING=false every request is served by its own call', async () => 
     await server.waitForHealth(200);
     const results = await Promise.all(Array.from({ length: 20 }, () => server.predict({ features: [5.1, 3.5, 1.4, 0.2] })));
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
-    expect(metric((await http(`${server.url}/metrics`)).body, 'model_server_batch_requests_count')).toBe(0);
+    expect(metric((await http(`${server.metricsUrl}/metrics`)).body, 'model_server_batch_requests_count')).toBe(0);
     expect(server.process.output).toMatch(/batching=off/);
   } finally {
     await server.stop();

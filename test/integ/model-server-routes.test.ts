@@ -43,11 +43,21 @@ describe('with ROUTE_PREFIX and HEALTH_PATH', () => {
     });
     expect(predicted.status).toBe(200);
     expect(predicted.body.prediction).toBe('setosa');
-    expect((await http(`${server.url}/models/iris/metrics`)).body).toMatch(/model_server_requests_total/);
+    // Metrics are on their own port, which no load balancer rule reaches, and never below the prefix.
+    expect((await http(`${server.metricsUrl}/metrics`)).body).toMatch(/model_server_requests_total\{method="POST",path="\/predict",status="200"\}/);
+  });
+
+  test('/metrics is not served where clients are: the API port answers 404, with or without the prefix', async () => {
+    for (const p of ['/metrics', '/models/iris/metrics']) {
+      const result = await http(`${server.url}${p}`);
+      expect(result.status).toBe(404);
+      expect(result.body.error).toBe(`no route ${p}: POST /models/iris/predict or GET /models/iris/ready`);
+    }
+    expect((await http(`${server.metricsUrl}/models/iris/predict`)).body.error).toBe('no route /models/iris/predict: GET /metrics');
   });
 
   test('the routes without the prefix, and the default health path, are 404s that name the right ones', async () => {
-    for (const p of ['/predict', '/health', '/models/iris/health', '/models/iris']) {
+    for (const p of ['/predict', '/health', '/models/iris/health', '/models/iris', '/metrics']) {
       const result = await http(`${server.url}${p}`);
       expect(result.status).toBe(404);
       expect(result.body.error).toBe(`no route ${p}: POST /models/iris/predict or GET /models/iris/ready`);
@@ -65,6 +75,12 @@ describe('with ROUTE_PREFIX and HEALTH_PATH', () => {
     expect(wrong.stderr).toMatch(/\/ready: HTTP Error 404/);
   });
 });
+
+test('METRICS_PORT equal to PORT stops the server at start', async () => {
+  const server = await ModelServerProcess.start({ MODEL_DIR: modelDir, PORT: '18299', METRICS_PORT: '18299' });
+  expect(await server.process.waitForExit(15_000)).toBe(2);
+  expect(server.process.output).toMatch(/cannot start: METRICS_PORT must differ from PORT \(18299\)/);
+}, 30_000);
 
 test('a malformed ROUTE_PREFIX stops the server at start with the reason', async () => {
   const server = await ModelServerProcess.start({ MODEL_DIR: modelDir, ROUTE_PREFIX: 'models/iris/' });

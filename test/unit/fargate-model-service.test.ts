@@ -60,7 +60,8 @@ describe('defaults', () => {
       User: '10001:10001',
       ReadonlyRootFilesystem: true,
       DependsOn: [{ ContainerName: 'model-fetcher', Condition: 'SUCCESS' }],
-      PortMappings: [{ ContainerPort: 8080, Protocol: 'tcp' }],
+      // The API, which the load balancer targets, and the metrics port, which it never does.
+      PortMappings: [{ ContainerPort: 8080, Protocol: 'tcp', Name: 'api' }, { ContainerPort: 9090, Protocol: 'tcp', Name: 'metrics' }],
       StopTimeout: 30,
       MountPoints: [
         { ContainerPath: '/models', SourceVolume: 'model', ReadOnly: true },
@@ -68,7 +69,7 @@ describe('defaults', () => {
       ],
       HealthCheck: { Command: ['CMD', 'python3', '-m', 'model_server.healthcheck'], Interval: 15, Timeout: 5, Retries: 3, StartPeriod: 300 },
     });
-    expect(envOf(server)).toEqual({ PORT: '8080', MODEL_DIR: '/models', WORKERS: '1', GRACEFUL_TIMEOUT: '25', HEALTH_PATH: '/health' });
+    expect(envOf(server)).toEqual({ PORT: '8080', METRICS_PORT: '9090', MODEL_DIR: '/models', WORKERS: '1', GRACEFUL_TIMEOUT: '25', HEALTH_PATH: '/health' });
   });
 
   test('both containers log to one log group with a retention', () => {
@@ -189,7 +190,7 @@ test('size, storage, workers, port, health path, capacity, timeouts and logs are
   });
   template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '4096', Memory: '16384', EphemeralStorage: { SizeInGiB: 100 } });
   const server = containers(template).server;
-  expect(envOf(server)).toEqual({ PORT: '9000', MODEL_DIR: '/models', WORKERS: '4', GRACEFUL_TIMEOUT: '55', HEALTH_PATH: '/ready', LOG_LEVEL: 'debug' });
+  expect(envOf(server)).toEqual({ PORT: '9000', METRICS_PORT: '9090', MODEL_DIR: '/models', WORKERS: '4', GRACEFUL_TIMEOUT: '55', HEALTH_PATH: '/ready', LOG_LEVEL: 'debug' });
   expect(server.StopTimeout).toBe(60);
   template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
     Port: 9000, HealthCheckPath: '/ready',
@@ -219,6 +220,20 @@ test('a certificate gives HTTPS on 443 with a modern TLS policy and a redirect f
   });
   const url = Object.values(template.findOutputs('*'))[0].Value;
   expect(JSON.stringify(url)).toContain('https://');
+});
+
+test('metrics: only the API port is a load balancer target; the metrics port opens to the peers it is given, and to nothing else', () => {
+  const closed = synth();
+  closed.hasResourceProperties('AWS::ECS::Service', { LoadBalancers: [{ ContainerName: 'server', ContainerPort: 8080 }] });
+  expect(Object.values(closed.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties.FromPort)).toEqual([8080]);
+
+  const stack = newStack();
+  new FargateModelService(stack, 'Model', { model: model(stack) }).allowMetricsFrom(ec2.Peer.ipv4('10.0.0.0/16'));
+  const groups = Template.fromStack(stack).findResources('AWS::EC2::SecurityGroup');
+  const serviceGroup = Object.entries(groups).find(([id]) => id.startsWith('ModelServiceSecurityGroup'))![1];
+  expect(serviceGroup.Properties.SecurityGroupIngress).toEqual([
+    { CidrIp: '10.0.0.0/16', FromPort: 9090, ToPort: 9090, IpProtocol: 'tcp', Description: "Prometheus scrapes of the model server's /metrics" },
+  ]);
 });
 
 test('plain HTTP on the internet is an explicit opt-in', () => {
@@ -308,6 +323,8 @@ describe('invalid props fail synth with a message that names the prop', () => {
     ['min above max', { minCapacity: 5, maxCapacity: 2 }, "FargateModelService: invalid 'minCapacity': (5) must not exceed maxCapacity (2)"],
     ['zero min', { minCapacity: 0 }, "FargateModelService: invalid 'minCapacity': must be an integer from 1 to 1000, got 0"],
     ['port', { containerPort: 70000 }, "FargateModelService: invalid 'containerPort': must be an integer from 1 to 65535, got 70000"],
+    ['the metrics port as containerPort', { containerPort: 9090 },
+      "FargateModelService: invalid 'containerPort': must not be 9090, the server's metrics port (never a load balancer target)"],
     ['an internet-facing load balancer without a certificate', { internetFacing: true },
       "FargateModelService: invalid 'internetFacing': an internet-facing load balancer without a certificate would serve plain HTTP to the internet; " +
       'pass certificate (HTTPS), set internetFacing: false (reachable from the VPC only), or opt in to plain HTTP with allowPlainHttp: true'],

@@ -1,5 +1,6 @@
-"""The HTTP API as a bare ASGI app: POST /predict, GET /health and GET /metrics, below the route
-prefix, with a JSON error for every failure.
+"""The HTTP API as a bare ASGI app: POST /predict and GET /health below the route prefix, with a
+JSON error for every failure; GET /metrics on the metrics port only, which the load balancer never
+targets, so outside callers cannot reach it whatever the listener's rules.
 
 No web framework: three routes need none, and on a small model the HTTP layer is most of each
 request's cost, so every layer between the socket and the model shows up in the throughput.
@@ -34,12 +35,12 @@ class ModelApp:
         self.state = state
         self.settings = settings
         self.access_log = access_log
-        # path -> (allowed method, metrics label, handler)
+        # path -> (allowed method, metrics label, handler), for the serving port and the metrics port
         self.routes: Dict[str, Tuple[str, str, Handler]] = {
             settings.route("/predict"): ("POST", "/predict", self.predict),
             settings.route(settings.health_path): ("GET", "/health", self.health),
-            settings.route("/metrics"): ("GET", "/metrics", self.prometheus_metrics),
         }
+        self.metrics_routes: Dict[str, Tuple[str, str, Handler]] = {"/metrics": ("GET", "/metrics", self.prometheus_metrics)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,11 +48,13 @@ class ModelApp:
         started = time.perf_counter()
         path = scope["path"]
         method = scope["method"]
-        route = self.routes.get(path)
+        on_metrics_port = scope["server"][1] == self.settings.metrics_port
+        route = (self.metrics_routes if on_metrics_port else self.routes).get(path)
         label = route[1] if route else "other"
         try:
             if route is None:
-                raise NotFound(f"no route {path}: POST {self.settings.route('/predict')} or GET {self.settings.route(self.settings.health_path)}")
+                raise NotFound(f"no route {path}: GET /metrics" if on_metrics_port else
+                               f"no route {path}: POST {self.settings.route('/predict')} or GET {self.settings.route(self.settings.health_path)}")
             if method != route[0]:
                 raise MethodNotAllowed(f"{method} is not allowed on {path}; use {route[0]}", route[0])
             status, size = await route[2](scope, receive, send)

@@ -50,7 +50,7 @@ class ModelServer(BaseApplication):
     def load_config(self) -> None:
         s = self.settings
         options = {
-            "bind": f"{s.host}:{s.port}",
+            "bind": [f"{s.host}:{s.port}", f"{s.host}:{s.metrics_port}"],
             "workers": s.workers,
             "worker_class": "model_server.worker.ModelServerWorker",
             # A worker that stops answering gunicorn's heartbeat for this long is replaced.

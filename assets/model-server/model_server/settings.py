@@ -86,6 +86,8 @@ def _cpu_count() -> int:
 class Settings:
     host: str
     port: int
+    #: Prometheus /metrics is served on this port only, which the load balancer never targets.
+    metrics_port: int
     model_dir: str
     #: Which model file to serve when the directory holds several.
     model_file: Optional[str]
@@ -124,6 +126,7 @@ class Settings:
         return cls(
             host=env.get("HOST", "0.0.0.0"),
             port=_int(env, "PORT", 8080),
+            metrics_port=_int(env, "METRICS_PORT", 9090),
             model_dir=env.get("MODEL_DIR", "/models"),
             model_file=env.get("MODEL_FILE") or None,
             model_version=env.get("MODEL_VERSION", "").strip() or "unversioned",
@@ -148,6 +151,10 @@ class Settings:
             load_wait_seconds=_float(env, "LOAD_WAIT_SECONDS", 10.0, 0.0, 3600.0),
             log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         )
+
+    def __post_init__(self) -> None:
+        if self.metrics_port == self.port:
+            raise SettingsError(f"METRICS_PORT must differ from PORT ({self.port}): /metrics is never served where clients are")
 
     def route(self, path: str) -> str:
         """A route's full path below the prefix: route('/predict') is /models/iris/predict."""
