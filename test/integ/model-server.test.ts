@@ -99,6 +99,10 @@ describe('with the seed chapter\'s RandomForest', () => {
     ['a wrong content type', '{"features": [5.1, 3.5, 1.4, 0.2]}', 415, /Content-Type must be application\/json, got 'text\/plain'/, { 'content-type': 'text/plain' }],
     ['no content type', '{"features": [5.1, 3.5, 1.4, 0.2]}', 415, /Content-Type must be application\/json/, {}],
     ['a body over the size limit', { instances: Array(400).fill([5.1, 3.5, 1.4, 0.2]) }, 413, new RegExp(`larger than the ${MAX_BODY_BYTES}-byte limit`)],
+    // Each of these once was a 500 with a traceback (RecursionError, OverflowError).
+    ['JSON nested 2,000 deep', `{"features": ${'['.repeat(2000)}${']'.repeat(2000)}}`, 400, /^request body is nested too deeply/],
+    ['a 400-digit integer', `{"features": [${'9'.repeat(400)}, 3.5, 1.4, 0.2]}`, 400, /^features\[0\] must be a finite number$/],
+    ['a long value, echoed only in part', { features: ['x'.repeat(3000), 3.5, 1.4, 0.2] }, 400, /^features\[0\] must be a number, got "x{39}\.\.\.$/],
   ];
 
   // A rest parameter keeps jest from taking a fifth parameter for a done callback.
