@@ -35,6 +35,7 @@ export const FETCHER_ENV = {
   modelDir: 'MODEL_DIR',
   sha256: 'MODEL_SHA256',
   unpack: 'MODEL_UNPACK',
+  manifest: 'MODEL_MANIFEST',
   timeoutSeconds: 'MODEL_FETCH_TIMEOUT_SECONDS',
   /** Read by the AWS SDK, not by the fetcher's own configuration. */
   region: 'AWS_REGION',

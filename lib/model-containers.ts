@@ -70,6 +70,7 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
   };
   if (options.model.sha256) fetcherEnvironment[FETCHER_ENV.sha256] = options.model.sha256;
   if (options.model.unpack) fetcherEnvironment[FETCHER_ENV.unpack] = options.model.unpack;
+  if (options.model.manifest) fetcherEnvironment[FETCHER_ENV.manifest] = JSON.stringify(options.model.manifest);
 
   const fetcher = taskDefinition.addContainer('ModelFetcher', {
     containerName: FETCHER_CONTAINER_NAME,

@@ -25,6 +25,12 @@ export interface ModelSourceConfig {
    * @default - the object is the model itself
    */
   readonly unpack?: 'zip';
+  /**
+   * The SHA-256 (hex) of every file of a multi-file model, by its path below the model directory:
+   * the fetcher refuses any other set of files or bytes.
+   * @default - no per-file check
+   */
+  readonly manifest?: Record<string, string>;
 }
 
 /** Options for a model that is already in S3. */
@@ -35,6 +41,14 @@ export interface ModelBucketOptions {
    * @default - no content hash is checked
    */
   readonly sha256?: string;
+  /**
+   * For a prefix: the SHA-256 of every object below it, by its path below the prefix
+   * (`{ 'model.joblib': '9f2c...', 'meta/labels.json': '51ab...' }`). The fetcher refuses a model
+   * with any other files or bytes. Pin it when the prefix's objects could be replaced by someone
+   * who should not choose what the task loads (a pickle runs code when it is loaded).
+   * @default - each object is checked against S3's full-object SHA-256 when it has one, else by size
+   */
+  readonly manifest?: Record<string, string>;
 }
 
 /** Options for a model named by an S3 URI. */
@@ -47,6 +61,8 @@ export interface ModelUriOptions extends ModelBucketOptions {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+/** The longest manifest a task definition carries (as MODEL_MANIFEST); ECS allows 64 KiB for all of it. */
+const MAX_MANIFEST_CHARS = 24_000;
 
 /**
  * Where the model comes from. The task's model fetcher downloads it when a task starts, and the
@@ -96,6 +112,7 @@ export abstract class ModelSource {
 class AssetModelSource extends ModelSource {
   private readonly isFile: boolean;
   private sha256?: string;
+  private manifest?: Record<string, string>;
 
   constructor(private readonly modelPath: string) {
     super();
@@ -104,8 +121,11 @@ class AssetModelSource extends ModelSource {
 
   public bind(scope: Construct, grantee: iam.IGrantable): ModelSourceConfig {
     // A file's content hash is both the asset's identity and the fetcher's check, so the model is
-    // read once at synth rather than fingerprinted and hashed separately.
+    // read once at synth rather than fingerprinted and hashed separately. A directory is uploaded
+    // as a zip that cdk-assets makes when it publishes, so its bytes are unknown at synth: its
+    // files are, and the fetcher checks each of them once it has unpacked the archive.
     if (this.isFile) this.sha256 ??= sha256File(this.modelPath);
+    else this.manifest ??= directoryManifest(this.modelPath);
     const asset = new s3assets.Asset(scope, 'ModelAsset', {
       path: this.modelPath,
       ...(this.sha256 ? { assetHashType: AssetHashType.CUSTOM, assetHash: this.sha256 } : {}),
@@ -115,6 +135,7 @@ class AssetModelSource extends ModelSource {
       uri: asset.s3ObjectUrl,
       sha256: this.sha256,
       unpack: asset.isZipArchive ? 'zip' : undefined,
+      manifest: this.manifest,
     };
   }
 }
@@ -140,12 +161,46 @@ class BucketModelSource extends ModelSource {
         throw new InvalidPropError(where, 'sha256', `applies to a single object, but '${key}' is a prefix (ends in /)`);
       }
     }
+    if (options.manifest !== undefined) {
+      if (!this.isPrefix) {
+        throw new InvalidPropError(where, 'manifest', `applies to a prefix, but '${key}' is a single object: give its sha256 instead`);
+      }
+      checkManifest(where, options.manifest);
+    }
   }
 
   public bind(scope: Construct, grantee: iam.IGrantable): ModelSourceConfig {
     const bucket = this.bucket(scope);
     grantModelRead(scope, grantee, bucket, this.key, this.isPrefix, this.encryptionKey);
-    return { uri: `s3://${bucket.bucketName}/${this.key}`, sha256: this.options.sha256 };
+    return { uri: `s3://${bucket.bucketName}/${this.key}`, sha256: this.options.sha256, manifest: this.options.manifest };
+  }
+}
+
+/** Every file below `dir` with its SHA-256, by its path below `dir` with '/' separators. */
+function directoryManifest(dir: string): Record<string, string> {
+  const files = fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+    .sort();
+  const manifest = Object.fromEntries(files.map((f) => [f, sha256File(path.join(dir, f))]));
+  checkManifest('ModelSource.fromAsset', manifest, dir);
+  return manifest;
+}
+
+/** A manifest the fetcher accepts, small enough for a task definition. */
+function checkManifest(where: string, manifest: Record<string, string>, dir?: string): void {
+  const prop = dir ? 'modelPath' : 'manifest';
+  const entries = Object.entries(manifest);
+  if (entries.length === 0) throw new InvalidPropError(where, prop, dir ? `${dir} has no files` : 'must name at least one file');
+  for (const [file, sha] of entries) {
+    if (file.startsWith('/') || file.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+      throw new InvalidPropError(where, prop, `names '${file}', which is not a relative path below the model directory`);
+    }
+    if (!SHA256.test(sha)) throw new InvalidPropError(where, prop, `gives '${file}' '${sha}', which is not 64 lowercase hex digits`);
+  }
+  if (JSON.stringify(manifest).length > MAX_MANIFEST_CHARS) {
+    throw new InvalidPropError(where, prop, `${dir ?? 'the manifest'} has ${entries.length} files, too many for their SHA-256 list ` +
+      `(which the fetcher checks) to fit the task definition: pack the model into one file (a .joblib, or an archive), or use fewer files`);
   }
 }
 

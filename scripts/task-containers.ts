@@ -21,6 +21,8 @@ export interface ContainerSpec {
 export interface ModelTaskOptions {
   /** The SHA-256 the fetcher checks the model against. */
   readonly sha256?: string;
+  /** A local model file or directory (ModelSource.fromAsset) instead of `modelUri`. */
+  readonly modelPath?: string;
   /** A GpuModelService (the GPU image's task) instead of a FargateModelService. */
   readonly gpu?: boolean;
   /** Behind a path rule on a shared listener, answering below this prefix. */
@@ -51,7 +53,7 @@ export function modelTask(modelUri: string, options: ModelTaskOptions = {}): Mod
     const props = {
       vpc,
       // The library's own images, as deployed (staging their build contexts needs no Docker).
-      model: ModelSource.fromS3Uri(modelUri, { sha256: options.sha256 }),
+      model: options.modelPath ? ModelSource.fromAsset(options.modelPath) : ModelSource.fromS3Uri(modelUri, { sha256: options.sha256 }),
       healthCheckPath: options.healthCheckPath,
       startupTimeout: options.startupTimeout,
       existingListener: options.pathPrefix ? {
@@ -80,8 +82,9 @@ export function modelTask(modelUri: string, options: ModelTaskOptions = {}): Mod
 function toSpec(def: any): ContainerSpec {
   const environment: Record<string, string> = {};
   for (const { Name, Value } of def.Environment ?? []) {
-    if (typeof Value !== 'string') throw new Error(`container ${def.Name}: ${Name} is not a literal value`);
-    environment[Name] = Value;
+    // An asset's S3 URL is a CloudFormation expression; a local run names its own object instead.
+    if (typeof Value !== 'string' && Name !== 'MODEL_URI') throw new Error(`container ${def.Name}: ${Name} is not a literal value`);
+    environment[Name] = typeof Value === 'string' ? Value : JSON.stringify(Value);
   }
   return {
     name: def.Name,

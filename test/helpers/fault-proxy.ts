@@ -4,17 +4,18 @@ import { AddressInfo } from 'node:net';
 /** The region `wrong-region` names as the bucket's. */
 export const BUCKET_REGION = 'eu-west-1';
 
-export type Fault = 'pass' | 'slowdown' | 'cut' | 'wrong-region';
+export type Fault = 'pass' | 'slowdown' | 'cut' | 'wrong-region' | 'stall';
 
 /**
  * An HTTP proxy on 127.0.0.1 in front of the S3 server that injects faults into object GETs:
  * `slowdown` answers 503 SlowDown as S3 does under load; `cut` forwards the headers and half the
  * body, then drops the connection; `wrong-region` answers 301 PermanentRedirect naming the
- * bucket's region, as S3 does for a request signed for another region. It also applies S3's If-Match rule, which s3rver lacks: a GET
+ * bucket's region, as S3 does for a request signed for another region; `stall` forwards the headers and
+ * the first bytes, then sends nothing more. It also applies S3's If-Match rule, which s3rver lacks: a GET
  * whose If-Match differs from the object's current ETag gets 412 PreconditionFailed.
  */
 export class FaultProxy {
-  readonly injected: Record<Fault, number> = { pass: 0, slowdown: 0, cut: 0, 'wrong-region': 0 };
+  readonly injected: Record<Fault, number> = { pass: 0, slowdown: 0, cut: 0, 'wrong-region': 0, stall: 0 };
   private gets = 0;
 
   private constructor(private readonly server: http.Server, readonly endpoint: string) {}
@@ -45,6 +46,13 @@ export class FaultProxy {
           return;
         }
         res.writeHead(up.statusCode!, up.headers);
+        if (fault === 'stall') {
+          up.once('data', (chunk: Buffer) => {
+            res.write(chunk.subarray(0, Math.max(1, chunk.length >> 1)));
+            up.destroy();
+          });
+          return;
+        }
         if (fault !== 'cut') {
           up.pipe(res);
           return;

@@ -44,14 +44,24 @@ describe('ModelSource.fromAsset', () => {
     }]);
   });
 
-  test('a directory: uploaded as a zip archive that the fetcher unpacks, with no checksum', () => {
+  test('a directory: uploaded as a zip archive that the fetcher unpacks, and checks file by file against the SHA-256s taken at synth', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'model-asset-'));
     fs.copyFileSync(SAMPLE_MODEL, path.join(dir, 'iris.joblib'));
-    fs.writeFileSync(path.join(dir, 'labels.json'), '[]');
+    fs.mkdirSync(path.join(dir, 'meta'));
+    fs.writeFileSync(path.join(dir, 'meta', 'labels.json'), '[]');
     const env = envOf(containers(templateOf((stack) => service(stack, ModelSource.fromAsset(dir))))['model-fetcher']);
     expect(env.MODEL_UNPACK).toBe('zip');
     expect(env.MODEL_SHA256).toBeUndefined();
     expect(JSON.stringify(env.MODEL_URI)).toMatch(/[0-9a-f]{64}\.zip/);
+    const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+    expect(JSON.parse(env.MODEL_MANIFEST as string)).toEqual({ 'iris.joblib': sha(SAMPLE_MODEL), 'meta/labels.json': sha(path.join(dir, 'meta', 'labels.json')) });
+  });
+
+  test('a directory of more files than a task definition can list is refused, with what to do', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'model-asset-'));
+    for (let i = 0; i < 400; i++) fs.writeFileSync(path.join(dir, `shard-${String(i).padStart(5, '0')}.bin`), String(i));
+    expect(() => templateOf((stack) => service(stack, ModelSource.fromAsset(dir))))
+      .toThrow(/ModelSource.fromAsset: invalid 'modelPath': .* has 400 files, too many for their SHA-256 list \(which the fetcher checks\) to fit the task definition: pack the model into one file/);
   });
 
   test('a path that does not exist fails with the path', () => {
@@ -131,10 +141,20 @@ describe('ModelSource.fromBucket', () => {
     ['iris//m.joblib', {}, "has an empty, '.' or '..' path segment"],
     ['iris/..', {}, "has an empty, '.' or '..' path segment"],
     ['iris//', {}, "has an empty, '.' or '..' path segment"],
+    ['team/m1.joblib', { manifest: { 'm1.joblib': 'a'.repeat(64) } }, "ModelSource: invalid 'manifest': applies to a prefix, but 'team/m1.joblib' is a single object: give its sha256 instead"],
+    ['team/m1/', { manifest: { '../m1.joblib': 'a'.repeat(64) } }, "ModelSource: invalid 'manifest': names '../m1.joblib', which is not a relative path below the model directory"],
+    ['team/m1/', { manifest: { 'm1.joblib': 'ABC' } }, "ModelSource: invalid 'manifest': gives 'm1.joblib' 'ABC', which is not 64 lowercase hex digits"],
+    ['team/m1/', { manifest: {} }, "ModelSource: invalid 'manifest': must name at least one file"],
   ])('key %p with %p fails synth', (key, options, message) => {
     const stack = new Stack();
     expect(() => ModelSource.fromBucket(s3.Bucket.fromBucketName(stack, 'B', 'team-models'), key, options)).toThrow(message);
   });
+});
+
+test('a prefix with a pinned manifest passes it to the fetcher', () => {
+  const manifest = { 'model.joblib': 'a'.repeat(64), 'meta/labels.json': 'b'.repeat(64) };
+  const template = templateOf((stack) => service(stack, ModelSource.fromBucket(s3.Bucket.fromBucketName(stack, 'B', 'team-models'), 'iris/v3/', { manifest })));
+  expect(JSON.parse(envOf(containers(template)['model-fetcher']).MODEL_MANIFEST as string)).toEqual(manifest);
 });
 
 describe('ModelSource.fromS3Uri', () => {

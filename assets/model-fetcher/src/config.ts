@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { FetchError } from './errors';
-import { parseS3Uri, S3Location } from './s3-location';
+import { escapeForLog, parseS3Uri, S3Location } from './s3-location';
 
 export interface FetcherConfig {
   readonly source: S3Location;
@@ -18,6 +18,40 @@ export interface FetcherConfig {
   readonly partSize: number;
   /** The whole download, retries included, must finish within this. */
   readonly timeoutSeconds: number;
+  /**
+   * The SHA-256 (lowercase hex) of every file a multi-file model must consist of, by path below
+   * MODEL_DIR: a prefix's objects, or an archive's contents. Nothing more, nothing less.
+   */
+  readonly manifest?: ReadonlyMap<string, string>;
+  /** The most files a prefix or an archive may hold. */
+  readonly maxFiles: number;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** MODEL_MANIFEST: a JSON object mapping each file's path below MODEL_DIR to its SHA-256. */
+function parseManifest(raw: string): Map<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new FetchError('MODEL_MANIFEST must be a JSON object mapping each file\'s path to its SHA-256', 2);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.keys(parsed).length === 0) {
+    throw new FetchError('MODEL_MANIFEST must be a non-empty JSON object mapping each file\'s path to its SHA-256', 2);
+  }
+  const manifest = new Map<string, string>();
+  for (const [file, sha] of Object.entries(parsed as Record<string, unknown>)) {
+    const segments = file.split('/');
+    if (file.startsWith('/') || segments.some((s) => s === '' || s === '.' || s === '..')) {
+      throw new FetchError(`MODEL_MANIFEST names '${escapeForLog(file)}', which is not a relative path below MODEL_DIR`, 2);
+    }
+    if (typeof sha !== 'string' || !SHA256.test(sha)) {
+      throw new FetchError(`MODEL_MANIFEST gives '${escapeForLog(file)}' a SHA-256 that is not 64 lowercase hex digits`, 2);
+    }
+    manifest.set(file, sha);
+  }
+  return manifest;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -41,7 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): FetcherConfig {
 
   const sha256 = env.MODEL_SHA256?.trim().toLowerCase() || undefined;
   if (sha256 !== undefined) {
-    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new FetchError(`MODEL_SHA256 must be 64 hex digits, got '${env.MODEL_SHA256}'`, 2);
+    if (!SHA256.test(sha256)) throw new FetchError(`MODEL_SHA256 must be 64 hex digits, got '${env.MODEL_SHA256}'`, 2);
     if (source.isPrefix) throw new FetchError('MODEL_SHA256 applies to a single object, but MODEL_URI is a prefix (ends in /)', 2);
   }
 
@@ -49,11 +83,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): FetcherConfig {
   if (unpack !== undefined && unpack !== 'zip') throw new FetchError(`MODEL_UNPACK must be 'zip' or unset, got '${unpack}'`, 2);
   if (unpack && source.isPrefix) throw new FetchError('MODEL_UNPACK=zip needs a single object, but MODEL_URI is a prefix', 2);
 
+  const manifestRaw = env.MODEL_MANIFEST?.trim() || undefined;
+  const manifest = manifestRaw === undefined ? undefined : parseManifest(manifestRaw);
+  if (manifest && !source.isPrefix && !unpack) {
+    throw new FetchError('MODEL_MANIFEST applies to a prefix or an archive; a single object is checked with MODEL_SHA256', 2);
+  }
+
   return {
     source,
     modelDir: path.resolve(modelDir),
     sha256,
     unpack,
+    manifest,
+    maxFiles: intFromEnv(env, 'MODEL_MAX_FILES', 10_000, 1, 1_000_000),
     endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
     concurrency: intFromEnv(env, 'MODEL_FETCH_CONCURRENCY', 16, 1, 256),
     partSize: intFromEnv(env, 'MODEL_FETCH_PART_MIB', 16, 1, 1024) * 2 ** 20,

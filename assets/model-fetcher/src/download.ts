@@ -37,6 +37,8 @@ export interface DownloadOptions {
   readonly staged?: boolean;
   readonly deadline: Deadline;
   readonly progress: Progress;
+  /** Aborts everything (SIGTERM): in-flight requests stop, and what was written is removed. */
+  readonly signal: AbortSignal;
 }
 
 /** What a listing says of an object. */
@@ -68,7 +70,7 @@ export async function downloadObject(
   const uri = formatS3Uri(bucket, key);
   // A listing already gave size and ETag: no HEAD (half the requests for a prefix of small files).
   const head = listed ? { ContentLength: listed.size, ETag: listed.etag, ChecksumSHA256: undefined, ChecksumType: undefined } : await withRetries(`${uri}: HEAD`, options.deadline, () =>
-    client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' })))
+    client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }), { abortSignal: options.signal }), options.signal)
     .catch(async (err) => {
       // A HEAD's 404 has no body to say whether the key or the bucket is missing: ask.
       if (err?.$metadata?.httpStatusCode === 404 && !(await bucketExists(client, bucket))) {
@@ -89,19 +91,22 @@ export async function downloadObject(
     const ranges: Array<[number, number]> = [];
     for (let start = 0; start < size; start += options.partSize) ranges.push([start, Math.min(size, start + options.partSize) - 1]);
     options.progress.expect(size);
-    // The first failure cancels the other ranges; all of them settle before the file is closed.
+    // The first failure cancels the other ranges, as does the fetcher's own abort (SIGTERM); all of
+    // them settle before the file is closed.
     const abort = new AbortController();
-    setMaxListeners(0, abort.signal); // one listener per range in flight, by design
+    const cancelled = AbortSignal.any([abort.signal, options.signal]);
+    setMaxListeners(0, abort.signal, cancelled); // one listener per range in flight, by design
     const url = s3.signer.urlFor(bucket, key);
     const writer = new FileWriter(file.fd);
     let failure: unknown;
     await Promise.all(ranges.map(([start, end]) =>
-      options.requests.use(() => (abort.signal.aborted ? Promise.resolve()
-        : fetchRange(s3, bucket, key, url, etag, writer, start, end, options, abort.signal)))
+      options.requests.use(() => (cancelled.aborted ? Promise.resolve()
+        : fetchRange(s3, bucket, key, url, etag, writer, start, end, options, cancelled)))
         .catch((err) => {
           if (failure === undefined) failure = err;
           abort.abort();
         })));
+    if (options.signal.aborted) throw options.signal.reason;
     if (failure !== undefined) throw failure;
     // No fsync: the model volume lives and dies with the task, and every task start downloads
     // afresh, so durability across a host crash buys nothing; the rename below is what keeps a
@@ -144,7 +149,7 @@ async function fetchRange(
       if (s3.signer.followRegion(bucket, signed, err)) throw new FetchError(`the bucket is in ${(err as S3ResponseError).bucketRegion}`, 1, true);
       throw err;
     }
-  });
+  }, signal);
 }
 
 async function verify(uri: string, file: string, size: number, expectedSha256?: string, s3Sha256?: string, checksumType?: string): Promise<string> {

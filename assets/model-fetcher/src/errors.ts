@@ -1,9 +1,9 @@
 /**
  * A failure the fetcher explains in one line. `exitCode` 2 means the configuration is wrong,
- * 1 means the download or its verification failed.
+ * 1 means the download or its verification failed, 128 + n that signal n stopped it.
  */
 export class FetchError extends Error {
-  constructor(message: string, readonly exitCode: 1 | 2 = 1, readonly retryable = false) {
+  constructor(message: string, readonly exitCode: number = 1, readonly retryable = false) {
     super(message);
     this.name = 'FetchError';
   }

@@ -1,17 +1,21 @@
-import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { FetcherConfig } from './config';
 import { downloadObject, DownloadOptions, ListedObject, S3Access } from './download';
 import { FetchError } from './errors';
 import { Progress } from './progress';
 import { Deadline, Semaphore, withRetries } from './retry';
-import { formatS3Uri } from './s3-location';
+import { escapeForLog, formatS3Uri } from './s3-location';
 import { extractZip } from './unzip';
 
 /** Objects of a prefix being worked on at once (their HEADs and GETs still share the semaphore). */
 const PREFIX_OBJECTS_IN_PROGRESS = 64;
+
+/** What this fetcher leaves in MODEL_DIR while it works: its staging directory and archive, and partial files. */
+const OWN_TEMPORARY = /^(\.fetch-[0-9a-f]{12}(\.zip)?|\..+\.partial-[0-9a-f]{12})$/;
 
 export interface FetchSummary {
   readonly files: number;
@@ -22,18 +26,20 @@ export interface FetchSummary {
 /**
  * Puts the model named by `config.source` into `config.modelDir`: one object as
  * `<modelDir>/<basename>`, a prefix as the tree below it, a zip archive as its contents.
- * Multi-file models are assembled in a hidden staging directory and moved into place only
- * once every file is complete, so a failure leaves `modelDir` as it was.
+ * Multi-file models are assembled in a hidden staging directory, verified, and moved into place
+ * only once every file is complete and right, so a failure (or `signal`) leaves `modelDir` as it was.
  */
-export async function fetchModel(config: FetcherConfig, s3: S3Access, progress: Progress): Promise<FetchSummary> {
+export async function fetchModel(config: FetcherConfig, s3: S3Access, progress: Progress, signal: AbortSignal): Promise<FetchSummary> {
   const { source, modelDir } = config;
   await fs.mkdir(modelDir, { recursive: true });
+  await removeStaleTemporaries(modelDir);
   const options: DownloadOptions = {
     expectedSha256: config.sha256,
     partSize: config.partSize,
     requests: new Semaphore(config.concurrency),
     deadline: new Deadline(config.timeoutSeconds),
     progress,
+    signal,
   };
 
   if (!source.isPrefix && !config.unpack) {
@@ -42,57 +48,99 @@ export async function fetchModel(config: FetcherConfig, s3: S3Access, progress: 
     return { files: 1, bytes, verifiedBy };
   }
 
-  return withStagingDir(modelDir, async (staging) => {
-    const summary = source.isPrefix
-      ? await downloadPrefix(s3, source.bucket, source.key, staging, options)
-      : await downloadArchive(s3, source.bucket, source.key, staging, options);
+  const id = randomBytes(6).toString('hex');
+  const staging = path.join(modelDir, `.fetch-${id}`);
+  // An archive lies beside the directory it is unpacked into, never among the model's files.
+  const archive = path.join(modelDir, `.fetch-${id}.zip`);
+  await fs.mkdir(staging);
+  try {
+    let summary = source.isPrefix
+      ? await downloadPrefix(s3, source.bucket, source.key, staging, options, config)
+      : await downloadArchive(s3, source.bucket, source.key, archive, staging, options, config.maxFiles);
+    if (config.manifest) {
+      await verifyManifest(staging, config.manifest, formatS3Uri(source.bucket, source.key));
+      summary = { ...summary, verifiedBy: `MODEL_MANIFEST (the SHA-256 of each of ${config.manifest.size} files)` };
+    }
     await moveEntries(staging, modelDir);
     return summary;
-  });
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+    await fs.rm(archive, { force: true });
+  }
+}
+
+/** Removes what a fetcher killed mid-download (SIGKILL: no clean-up) left in MODEL_DIR. */
+async function removeStaleTemporaries(modelDir: string): Promise<void> {
+  for (const name of await fs.readdir(modelDir)) {
+    if (OWN_TEMPORARY.test(name)) await fs.rm(path.join(modelDir, name), { recursive: true, force: true });
+  }
 }
 
 async function downloadArchive(
-  s3: S3Access, bucket: string, key: string, staging: string, options: DownloadOptions,
+  s3: S3Access, bucket: string, key: string, archive: string, staging: string, options: DownloadOptions, maxFiles: number,
 ): Promise<FetchSummary> {
-  const archive = path.join(staging, '.archive.zip');
   const { bytes, verifiedBy } = await downloadObject(s3, bucket, key, archive, options);
-  const files = await extractZip(archive, staging).catch((err: Error) => {
-    throw new FetchError(`${formatS3Uri(bucket, key)}: ${err.message}`);
-  });
+  const files = await extractZip(archive, staging, { maxEntries: maxFiles, deadline: options.deadline, signal: options.signal })
+    .catch((err: Error) => {
+      throw err instanceof FetchError ? new FetchError(`${formatS3Uri(bucket, key)}: ${err.message}`, err.exitCode) : err;
+    });
   await fs.rm(archive);
   if (files === 0) throw new FetchError(`${formatS3Uri(bucket, key)}: the model archive is empty`);
-  return { files, bytes, verifiedBy };
+  return { files, bytes, verifiedBy: `${verifiedBy} of the archive` };
 }
 
 async function downloadPrefix(
-  s3: S3Access, bucket: string, prefix: string, staging: string, options: DownloadOptions,
+  s3: S3Access, bucket: string, prefix: string, staging: string, options: DownloadOptions, config: FetcherConfig,
 ): Promise<FetchSummary> {
-  const objects = await listObjects(s3.client, bucket, prefix, options.deadline);
+  const objects = await listObjects(s3.client, bucket, prefix, options, config.maxFiles);
   if (objects.length === 0) throw new FetchError(`${formatS3Uri(bucket, prefix)}: no objects under this prefix`);
 
   let bytes = 0;
+  let checksummed = 0;
   // Objects start in parallel; the shared semaphore bounds the GETs actually in flight.
   const objectOptions = { ...options, expectedSha256: undefined, staged: true };
   const files = objects.map(({ key, ...listed }) => ({ key, listed, dest: path.join(staging, relativeModelPath(bucket, prefix, key)) }));
   for (const dir of new Set(files.map(({ dest }) => path.dirname(dest)))) await fs.mkdir(dir, { recursive: true });
   await runPool(files, PREFIX_OBJECTS_IN_PROGRESS, async ({ key, listed, dest }) => {
-    const result = await downloadObject(s3, bucket, key, dest, objectOptions, listed).catch((err: unknown) => {
-      throw err instanceof FetchError ? err : new ObjectError(bucket, key, err);
+    // An object with a full-object SHA-256 gets a HEAD that asks for it, and is checked against it
+    // (unless a pinned manifest checks every file anyway); others go by the listing's size and ETag.
+    const useChecksum = listed.sha256 && !config.manifest;
+    const result = await downloadObject(s3, bucket, key, dest, objectOptions, useChecksum ? undefined : listed).catch((err: unknown) => {
+      throw err instanceof FetchError || options.signal.aborted ? err : new ObjectError(bucket, key, err);
     });
     bytes += result.bytes;
+    if (useChecksum) checksummed += 1;
   });
-  return { files: objects.length, bytes, verifiedBy: 'size of each object' };
+  const verifiedBy = checksummed === objects.length ? "S3's full-object SHA-256 of each object"
+    : checksummed > 0 ? `S3's full-object SHA-256 of ${checksummed} objects, the size of the other ${objects.length - checksummed}`
+      : 'size of each object';
+  return { files: objects.length, bytes, verifiedBy };
 }
 
 /** Every object below `prefix`, following continuation tokens; folder markers are skipped. */
-async function listObjects(client: S3Client, bucket: string, prefix: string, deadline: Deadline): Promise<Array<ListedObject & { key: string }>> {
-  const objects: Array<ListedObject & { key: string }> = [];
+async function listObjects(
+  client: S3Client, bucket: string, prefix: string, options: DownloadOptions, maxFiles: number,
+): Promise<Array<ListedObject & { key: string; sha256: boolean }>> {
+  const objects: Array<ListedObject & { key: string; sha256: boolean }> = [];
   let token: string | undefined;
   do {
-    const page = await withRetries(`${formatS3Uri(bucket, prefix)}: list`, deadline, () =>
-      client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })));
+    const page = await withRetries(`${formatS3Uri(bucket, prefix)}: list`, options.deadline, () =>
+      client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: options.signal }), options.signal);
     for (const object of page.Contents ?? []) {
-      if (object.Key && !object.Key.endsWith('/')) objects.push({ key: object.Key, size: object.Size ?? 0, etag: object.ETag });
+      if (!object.Key || object.Key.endsWith('/')) continue;
+      // S3 lists only keys below the prefix; anything else is a listing not to be trusted.
+      if (!object.Key.startsWith(prefix)) {
+        throw new FetchError(`${formatS3Uri(bucket, prefix)}: the listing returned ${formatS3Uri(bucket, object.Key)}, which is not below the prefix`);
+      }
+      objects.push({
+        key: object.Key,
+        size: object.Size ?? 0,
+        etag: object.ETag,
+        sha256: (object.ChecksumAlgorithm ?? []).includes('SHA256') && (object.ChecksumType ?? 'FULL_OBJECT') === 'FULL_OBJECT',
+      });
+      if (objects.length > maxFiles) {
+        throw new FetchError(`${formatS3Uri(bucket, prefix)}: more than ${maxFiles} objects below the prefix (MODEL_MAX_FILES)`);
+      }
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -109,21 +157,34 @@ function relativeModelPath(bucket: string, prefix: string, key: string): string 
   return path.join(...parts);
 }
 
+/**
+ * Checks the assembled model against MODEL_MANIFEST: exactly the files it names (paths with `/`),
+ * each with its SHA-256. A mismatch is an error, never a model.
+ */
+async function verifyManifest(dir: string, manifest: ReadonlyMap<string, string>, uri: string): Promise<void> {
+  const found = (await fs.readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+    .sort();
+  const missing = [...manifest.keys()].filter((f) => !found.includes(f)).sort();
+  if (missing.length > 0) throw new FetchError(`${uri}: MODEL_MANIFEST names '${escapeForLog(missing[0])}', which the model does not have${missing.length > 1 ? ` (nor ${missing.length - 1} more)` : ''}`);
+  const extra = found.filter((f) => !manifest.has(f));
+  if (extra.length > 0) throw new FetchError(`${uri}: the model has '${escapeForLog(extra[0])}', which MODEL_MANIFEST does not name${extra.length > 1 ? ` (nor ${extra.length - 1} more)` : ''}`);
+  for (const file of found) {
+    const hash = createHash('sha256');
+    await pipeline(createReadStream(path.join(dir, file), { highWaterMark: 1 << 20 }), hash);
+    const actual = hash.digest('hex');
+    if (actual !== manifest.get(file)) {
+      throw new FetchError(`${uri}: '${escapeForLog(file)}' has SHA-256 ${actual}, but MODEL_MANIFEST says ${manifest.get(file)}`);
+    }
+  }
+}
+
 /** Wraps an error with the object it happened on, so the one-line message names it. */
 export class ObjectError extends Error {
   constructor(readonly bucket: string, readonly key: string, readonly cause: unknown) {
     super(formatS3Uri(bucket, key));
     this.name = 'ObjectError';
-  }
-}
-
-async function withStagingDir<T>(modelDir: string, body: (staging: string) => Promise<T>): Promise<T> {
-  const staging = path.join(modelDir, `.fetch-${randomBytes(6).toString('hex')}`);
-  await fs.mkdir(staging);
-  try {
-    return await body(staging);
-  } finally {
-    await fs.rm(staging, { recursive: true, force: true });
   }
 }
 

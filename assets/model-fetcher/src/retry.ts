@@ -32,11 +32,12 @@ export class Deadline {
  * Runs `attempt` until it succeeds, a non-retryable error occurs, or the deadline passes,
  * backing off exponentially (with jitter) between tries. `attempt` gets the try number.
  */
-export async function withRetries<T>(what: string, deadline: Deadline, attempt: (n: number) => Promise<T>): Promise<T> {
+export async function withRetries<T>(what: string, deadline: Deadline, attempt: (n: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
   for (let n = 1; ; n++) {
     try {
       return await attempt(n);
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       if (!isRetryable(err)) throw err;
       const backoff = Math.min(2000, 50 * 2 ** Math.min(n, 10)) * (0.5 + Math.random() / 2);
       if (deadline.remainingMs < backoff) {
