@@ -15,20 +15,26 @@ Waits for ECR's scan of each image (scan on push) and fails when a finding is at
 severity threshold.
 
 Options:
-  --severity LEVEL   INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL (default HIGH)
-  --ignore ID        a finding to let through, e.g. CVE-2024-12345 (repeatable; say why in your workflow)
-  --timeout SECONDS  how long to wait for the scans, all together (default 900)
-  --interval SECONDS between polls (default 10)
-  --json             print the result as JSON on stdout`;
+  --severity LEVEL      INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL (default HIGH)
+  --ignore ID           a finding to let through, e.g. CVE-2024-12345 (repeatable; say why in your workflow)
+  --allow-unranked      let through findings whose severity ECR has not ranked (UNDEFINED,
+                        UNTRIAGED); by default they block, as their risk is unknown
+  --max-scan-age DAYS   refuse a scan that completed longer ago (default 30); start a new one
+                        with 'aws ecr start-image-scan'
+  --timeout SECONDS     how long to wait for the scans, all together (default 900)
+  --interval SECONDS    between polls (default 10)
+  --json                print the result as JSON on stdout`;
 
-/** Severity levels, lowest first. Enhanced scanning's UNTRIAGED and basic's UNDEFINED rank lowest. */
+/** Severity levels, lowest first. Anything else (UNDEFINED, UNTRIAGED) is unranked. */
 const SEVERITIES = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 type Severity = typeof SEVERITIES[number];
-const rank = (severity: string) => Math.max(0, SEVERITIES.indexOf(severity as Severity));
+const isRanked = (severity: string): severity is Severity => SEVERITIES.includes(severity as Severity);
+/** Unranked severities sort above CRITICAL in listings: nobody knows what they hide. */
+const rank = (severity: string) => (isRanked(severity) ? SEVERITIES.indexOf(severity) : SEVERITIES.length);
 
-/** Scan statuses after which waiting longer changes nothing. */
+/** Scan statuses worth waiting through; once done, the findings count. Any other status fails at once. */
+const WAITING = new Set(['IN_PROGRESS', 'PENDING']);
 const DONE = new Set(['COMPLETE', 'ACTIVE']);
-const FAILED = new Set(['FAILED', 'UNSUPPORTED_IMAGE', 'SCAN_ELIGIBILITY_EXPIRED', 'FINDINGS_UNAVAILABLE']);
 
 interface Target {
   readonly label: string;
@@ -66,6 +72,8 @@ export async function scanGate(argv: string[]): Promise<number> {
       'region': { type: 'string' },
       'severity': { type: 'string', default: 'HIGH' },
       'ignore': { type: 'string', multiple: true, default: [] },
+      'allow-unranked': { type: 'boolean', default: false },
+      'max-scan-age': { type: 'string', default: '30' },
       'timeout': { type: 'string', default: '900' },
       'interval': { type: 'string', default: '10' },
       'json': { type: 'boolean', default: false },
@@ -77,13 +85,17 @@ export async function scanGate(argv: string[]): Promise<number> {
   const timeout = positiveSeconds('--timeout', values.timeout!);
   const interval = positiveSeconds('--interval', values.interval!);
   const ignored = new Set(values.ignore);
+  const maxScanAgeDays = Number(values['max-scan-age']);
+  if (!(maxScanAgeDays > 0)) throw new UsageError(`--max-scan-age must be a positive number of days, got '${values['max-scan-age']}'`);
   const targets = await resolveTargets(values);
   if (targets.length === 0) throw new CliError(`the assembly in ${values.app ?? 'cdk.out'} has no image assets to gate`);
 
   const deadline = Date.now() + timeout * 1000;
   const scans: ImageScan[] = [];
   for (const target of targets) {
-    scans.push(await waitForScan(target, { deadline, interval, threshold, ignored, timeout, quiet: values.json! }));
+    scans.push(await waitForScan(target, {
+      deadline, interval, threshold, ignored, timeout, quiet: values.json!, allowUnranked: values['allow-unranked']!, maxScanAgeDays,
+    }));
   }
 
   const blocking = scans.flatMap((s) => s.findings.filter((f) => f.blocking).map((f) => ({ ...f, image: s.image })));
@@ -97,10 +109,12 @@ export async function scanGate(argv: string[]): Promise<number> {
     for (const s of scans) process.stdout.write(`${s.image}: ${s.status}, ${summary(s.counts)}\n`);
   }
   if (blocking.length > 0) {
-    const bySeverity = SEVERITIES.slice().reverse().map((sev) => [sev, blocking.filter((f) => f.severity === sev).length] as const)
-      .filter(([, n]) => n > 0).map(([sev, n]) => `${n} ${sev}`).join(', ');
+    const severities = [...new Set(blocking.map((f) => f.severity))].sort((a, b) => rank(b) - rank(a));
+    const bySeverity = severities.map((sev) => `${blocking.filter((f) => f.severity === sev).length} ${sev}`).join(', ');
     const images = [...new Set(blocking.map((f) => f.image))].join(', ');
-    throw new CliError(`${blocking.length} finding(s) at or above ${threshold} (${bySeverity}) in ${images}: fix them, or --ignore an id with a reason`);
+    const unranked = severities.some((sev) => !isRanked(sev));
+    throw new CliError(`${blocking.length} finding(s) at or above ${threshold}${unranked ? ' or unranked' : ''} (${bySeverity}) in ${images}: ` +
+      `fix them, or --ignore an id with a reason${unranked ? ', or --allow-unranked' : ''}`);
   }
   if (!values.json) process.stdout.write(`scan gate passed: no findings at or above ${threshold}\n`);
   return 0;
@@ -139,6 +153,8 @@ interface WaitOptions {
   readonly threshold: string;
   readonly ignored: Set<string>;
   readonly quiet: boolean;
+  readonly allowUnranked: boolean;
+  readonly maxScanAgeDays: number;
 }
 
 async function waitForScan(target: Target, options: WaitOptions): Promise<ImageScan> {
@@ -148,7 +164,8 @@ async function waitForScan(target: Target, options: WaitOptions): Promise<ImageS
     const first = await firstPage(ecr, target);
     const status = first?.imageScanStatus?.status ?? 'not started';
     if (first && DONE.has(status)) return collect(ecr, target, first, options);
-    if (first && FAILED.has(status)) {
+    // Fail closed: FAILED, UNSUPPORTED_IMAGE, LIMIT_EXCEEDED, IMAGE_ARCHIVED, ... and statuses yet unknown.
+    if (first && !WAITING.has(status)) {
       throw new CliError(`the ECR scan of ${target.label} ended ${status}: ${first.imageScanStatus?.description ?? 'no description'}`);
     }
     if (status !== last && !options.quiet) process.stderr.write(`${target.label}: scan ${status}\n`);
@@ -192,6 +209,23 @@ async function collect(ecr: ECRClient, target: Target, first: DescribeImageScanF
   }
   const counts: Record<string, number> = {};
   for (const f of findings) counts[f.severity] = (counts[f.severity] ?? 0) + 1;
+  // ECR's own summary must agree with the findings it listed: an image whose findings cannot be
+  // read in full (a summary of three CRITICALs and a list of none) is not one to let through.
+  const reported = first.imageScanFindings?.findingSeverityCounts;
+  if (!reported) throw new CliError(`ECR's scan of ${target.label} has no finding counts: refusing findings that cannot be checked`);
+  const summarized: Record<string, number> = {};
+  for (const [severity, n] of Object.entries(reported)) if (n > 0) summarized[severity.toUpperCase()] = (summarized[severity.toUpperCase()] ?? 0) + n;
+  if (describeCounts(summarized) !== describeCounts(counts)) {
+    throw new CliError(`ECR's summary of ${target.label} counts ${describeCounts(summarized)}, but it listed ${describeCounts(counts)}: ` +
+      'refusing an image whose findings cannot be read in full');
+  }
+  const completedAt = first.imageScanFindings?.imageScanCompletedAt;
+  if (!completedAt) throw new CliError(`the ECR scan of ${target.label} has no completion time: refusing a scan of unknown age`);
+  const ageDays = (Date.now() - completedAt.getTime()) / 86_400_000;
+  if (ageDays > options.maxScanAgeDays) {
+    throw new CliError(`the ECR scan of ${target.label} completed ${ageDays.toFixed(0)} days ago, more than --max-scan-age ${options.maxScanAgeDays}: ` +
+      `start a new one ('aws ecr start-image-scan --repository-name ${target.repositoryName} --image-id ${target.imageId.imageDigest ? `imageDigest=${target.imageId.imageDigest}` : `imageTag=${target.imageId.imageTag}`}') and gate again`);
+  }
   const digest = first.imageId?.imageDigest;
   return {
     image: digest ? `${target.repositoryName}@${digest}` : target.label,
@@ -203,14 +237,19 @@ async function collect(ecr: ECRClient, target: Target, first: DescribeImageScanF
   };
 }
 
-function finding(id: string, severity: string, pkg: string | undefined, uri: string | undefined, options: WaitOptions): Finding {
-  const blocking = SEVERITIES.includes(severity as Severity) && rank(severity) >= rank(options.threshold) && !options.ignored.has(id);
-  return { id, severity, package: pkg, uri, blocking };
+function finding(id: string, rawSeverity: string, pkg: string | undefined, uri: string | undefined, options: WaitOptions): Finding {
+  const severity = rawSeverity.toUpperCase();
+  const atOrAbove = isRanked(severity) ? rank(severity) >= rank(options.threshold) : !options.allowUnranked;
+  return { id, severity, package: pkg, uri, blocking: atOrAbove && !options.ignored.has(id) };
+}
+
+/** `CRITICAL 3, LOW 1` (or `none`), in a fixed order. */
+function describeCounts(counts: Record<string, number>): string {
+  const parts = Object.entries(counts).sort(([a], [b]) => rank(b) - rank(a) || a.localeCompare(b)).map(([sev, n]) => `${sev} ${n}`);
+  return parts.length ? parts.join(', ') : 'none';
 }
 
 function summary(counts: Record<string, number>): string {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  if (total === 0) return 'no findings';
-  const parts = Object.entries(counts).sort(([a], [b]) => rank(b) - rank(a)).map(([sev, n]) => `${sev} ${n}`);
-  return `${total} finding(s): ${parts.join(', ')}`;
+  return total === 0 ? 'no findings' : `${total} finding(s): ${describeCounts(counts)}`;
 }

@@ -21,9 +21,13 @@ export const ASSUMED_ACCESS_KEY = 'S3RVER';
 export interface ScanScript {
   /** Answers IN_PROGRESS this many times (Infinity: never completes) before the final status. */
   readonly inProgressPolls?: number;
-  /** @default 'COMPLETE' */
-  readonly status?: 'COMPLETE' | 'FAILED' | 'ACTIVE';
+  /** The status once no longer IN_PROGRESS: COMPLETE, ACTIVE, FAILED, LIMIT_EXCEEDED, IMAGE_ARCHIVED, ... @default 'COMPLETE' */
+  readonly status?: string;
   readonly findings?: ReadonlyArray<{ name: string; severity: string; packageName?: string; packageVersion?: string }>;
+  /** findingSeverityCounts as ECR answers them, when they should disagree with the findings. @default - counted from the findings */
+  readonly counts?: Record<string, number>;
+  /** When the scan completed, in seconds since the epoch. @default - now */
+  readonly completedAt?: number;
   /** Answer as enhanced (Inspector) scanning does. */
   readonly enhanced?: boolean;
 }
@@ -216,13 +220,14 @@ export class EmulatedEcr {
     }
     const status = script.status ?? 'COMPLETE';
     if (status === 'FAILED') return { ...base, imageScanStatus: { status, description: 'UnsupportedImageError: The operating system and/or package manager are not supported.' } };
+    if (status !== 'COMPLETE' && status !== 'ACTIVE') return { ...base, imageScanStatus: { status, description: `The scan ended ${status}.` } };
     // Two findings a page, so that callers must follow nextToken.
     const all = script.findings ?? [];
     const start = Number(input.nextToken ?? 0);
     const page = all.slice(start, start + 2);
     const nextToken = start + 2 < all.length ? String(start + 2) : undefined;
-    const counts: Record<string, number> = {};
-    for (const f of all) counts[f.severity] = (counts[f.severity] ?? 0) + 1;
+    const counts: Record<string, number> = { ...script.counts };
+    if (!script.counts) for (const f of all) counts[f.severity] = (counts[f.severity] ?? 0) + 1;
     const findings = script.enhanced
       ? {
         enhancedFindings: page.map((f) => ({
@@ -239,7 +244,7 @@ export class EmulatedEcr {
     return {
       ...base,
       imageScanStatus: { status, description: 'The scan was completed successfully.' },
-      imageScanFindings: { imageScanCompletedAt: Date.now() / 1000, findingSeverityCounts: counts, ...findings },
+      imageScanFindings: { imageScanCompletedAt: script.completedAt ?? Date.now() / 1000, findingSeverityCounts: counts, ...findings },
       ...(nextToken ? { nextToken } : {}),
     };
   }

@@ -137,6 +137,57 @@ test('a failed scan fails the gate with ECR\'s reason', async () => {
   expect(errorLine(result)).toContain('ended FAILED: UnsupportedImageError');
 });
 
+describe('the gate fails closed', () => {
+  test.each([
+    ['basic scanning\'s UNDEFINED', { findings: [{ ...LOW, name: 'CVE-2024-0404', severity: 'UNDEFINED' }] }],
+    ['enhanced scanning\'s UNTRIAGED', { enhanced: true, findings: [{ ...LOW, name: 'CVE-2024-0404', severity: 'UNTRIAGED' }] }],
+  ])('%s blocks (its risk is unknown) unless --allow-unranked', async (_name, script) => {
+    const image = digest();
+    ecr.scan(image, script);
+    const blocked = await gate(image);
+    expect(blocked.code).toBe(1);
+    expect(errorLine(blocked)).toMatch(/1 finding\(s\) at or above HIGH or unranked \(1 (UNDEFINED|UNTRIAGED)\) .*: fix them, or --ignore an id with a reason, or --allow-unranked$/);
+    const allowed = await gate(image, '--allow-unranked');
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toMatch(/(UNDEFINED|UNTRIAGED)\s+CVE-2024-0404/);
+  });
+
+  test('a lowercase severity is the same severity', async () => {
+    const image = digest();
+    ecr.scan(image, { findings: [{ ...CRITICAL, severity: 'critical' }] });
+    const result = await gate(image);
+    expect(result.code).toBe(1);
+    expect(errorLine(result)).toContain('1 finding(s) at or above HIGH (1 CRITICAL)');
+  });
+
+  test('a summary that counts findings the list does not hold is refused', async () => {
+    const image = digest();
+    ecr.scan(image, { findings: [], counts: { CRITICAL: 3 } });
+    const result = await gate(image);
+    expect(result.code).toBe(1);
+    expect(errorLine(result)).toBe(`cdk-model-serving scan-gate: ECR's summary of ${REPO}@${image} counts CRITICAL 3, but it listed none: refusing an image whose findings cannot be read in full`);
+  });
+
+  test.each(['LIMIT_EXCEEDED', 'IMAGE_ARCHIVED', 'SOMETHING_NEW'])('a scan that ended %s fails at once, not after the timeout', async (status) => {
+    const image = digest();
+    ecr.scan(image, { status });
+    const result = await gate(image);
+    expect(result.code).toBe(1);
+    expect(errorLine(result)).toContain(`the ECR scan of ${REPO}@${image} ended ${status}`);
+    expect(result.seconds).toBeLessThan(10); // the timeout is 20 s
+  });
+
+  test('a scan older than --max-scan-age is refused, with how to start a new one', async () => {
+    const image = digest();
+    ecr.scan(image, { findings: [], completedAt: Date.now() / 1000 - 40 * 86400 });
+    const old = await gate(image);
+    expect(old.code).toBe(1);
+    expect(errorLine(old)).toBe(`cdk-model-serving scan-gate: the ECR scan of ${REPO}@${image} completed 40 days ago, more than --max-scan-age 30: ` +
+      `start a new one ('aws ecr start-image-scan --repository-name ${REPO} --image-id imageDigest=${image}') and gate again`);
+    expect((await gate(image, '--max-scan-age', '60')).code).toBe(0);
+  });
+});
+
 describe('AWS errors are named as such, in one line', () => {
   test('a repository that does not exist', async () => {
     const result = await runCli(['scan-gate', '--repository', 'no-such-repo', '--image-digest', digest()], ecr.env());
