@@ -6,6 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, Dependable, IDependable } from 'constructs';
 import { gpuInstanceSpec, usableMemoryMiB } from './gpu-instances';
 import { ModelServiceBase, ModelServiceBaseProps } from './model-service-base';
+import { ReleaseScaleInProtection } from './release-scale-in-protection';
 import { ServingImage } from './serving-image';
 import { checkIntRange, InvalidPropError } from './validation';
 
@@ -155,6 +156,11 @@ export class GpuModelService extends ModelServiceBase {
       },
     });
     this.service.node.addDependency(association);
+    // Deleted after the service, before the instances: lets `cdk destroy` finish (aws/aws-cdk#18179).
+    this.service.node.addDependency(new ReleaseScaleInProtection(this, 'ReleaseOnDelete', {
+      autoScalingGroup: this.autoScalingGroup,
+      after: this.capacityProvider,
+    }));
     this.attachService(this.service);
   }
 

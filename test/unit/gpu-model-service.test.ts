@@ -124,6 +124,22 @@ describe('defaults', () => {
     template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
   });
 
+  test('cdk destroy can finish: a custom resource, deleted after the service and capacity provider and before the instances, lifts their scale-in protection', () => {
+    const [[id, release]] = Object.entries(template.findResources('Custom::ReleaseScaleInProtection'));
+    expect(release.Properties.AutoScalingGroupName).toEqual({ Ref: expect.stringMatching(/^ModelInstancesASG/) });
+    expect(release.DependsOn).toEqual([expect.stringMatching(/^ModelCapacity/)]);
+    expect(Object.values(template.findResources('AWS::ECS::Service'))[0].DependsOn).toContain(id);
+    // Its function: the newest Node.js runtime, and a role that may change this group's instances' protection only.
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find((f) => f.Properties.Description?.includes('scale-in protection'))!;
+    expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Handler: 'index.handler', Timeout: 120 });
+    const policy = Object.entries(template.findResources('AWS::IAM::Policy')).find(([pid]) => pid.includes('ReleaseOnDelete'))![1];
+    expect(policy.Properties.PolicyDocument.Statement.map((st: any) => [st.Action, st.Resource])).toEqual([
+      [['logs:CreateLogStream', 'logs:PutLogEvents'], { 'Fn::GetAtt': [expect.stringMatching(/^ModelReleaseOnDeleteHandlerLogs/), 'Arn'] }],
+      ['autoscaling:SetInstanceProtection', { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':autoscaling:eu-west-1:123456789012:autoScalingGroup:*:autoScalingGroupName/', { Ref: expect.stringMatching(/^ModelInstancesASG/) }]] }],
+      ['autoscaling:DescribeAutoScalingGroups', '*'],
+    ]);
+  });
+
   test('the same load balancer and autoscaling as on Fargate', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/health', TargetType: 'ip' });
     template.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 2);

@@ -1,0 +1,51 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { FUNCTIONS_DIST_DIR } from './asset-paths';
+
+export interface BundledFunctionProps {
+  /** The function's folder below assets/functions/dist (its source is assets/functions/src/<name>.ts). */
+  readonly name: string;
+  readonly description: string;
+  readonly timeout: Duration;
+  readonly environment?: Record<string, string>;
+}
+
+/**
+ * One of the library's Lambda functions, from its bundle: the newest Node.js runtime, its own log
+ * group (kept a month), and a role that may write there and nothing else until the caller grants more.
+ */
+export class BundledFunction extends Construct {
+  public readonly function: lambda.Function;
+  public readonly role: iam.Role;
+
+  constructor(scope: Construct, id: string, props: BundledFunctionProps) {
+    super(scope, id);
+    const dir = path.join(FUNCTIONS_DIST_DIR, props.name);
+    if (!fs.existsSync(path.join(dir, 'index.js'))) {
+      throw new Error(`${dir}/index.js is missing: run 'npm run build' (npm ci runs it) before synth`);
+    }
+    const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.ONE_MONTH });
+    this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    logGroup.grantWrite(this.role);
+    this.function = new lambda.Function(this, 'Function', {
+      runtime: lambda.Runtime.NODEJS_24_X,
+      code: lambda.Code.fromAsset(dir),
+      handler: 'index.handler',
+      description: props.description,
+      timeout: props.timeout,
+      memorySize: 256,
+      // aws-cdk-lib makes a function depend on the whole role it is given, the role it already
+      // names among it (a redundant DependsOn: cfn-lint W3005). It gets a view of the role, which
+      // it names by ARN, and depends on the role's policy alone. Grants go to `role`.
+      role: iam.Role.fromRoleArn(this, 'RoleArn', this.role.roleArn, { mutable: false }),
+      logGroup,
+      environment: props.environment,
+    });
+    this.function.node.addDependency(this.role.node.findChild('DefaultPolicy'));
+  }
+}
