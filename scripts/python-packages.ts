@@ -40,8 +40,10 @@ export const PYTHON_PACKAGES: Readonly<Record<string, PythonPackage>> = {
   'torch': {
     debian: 'python3-torch',
     imports: ['torch'],
-    requires: ['filelock', 'typing-extensions', 'sympy', 'networkx', 'jinja2', 'fsspec'],
+    // (setuptools from Python 3.12 on, which the GPU image runs)
+    requires: ['filelock', 'typing-extensions', 'sympy', 'networkx', 'jinja2', 'fsspec', 'setuptools'],
   },
+  'setuptools': { debian: 'python3-setuptools', imports: ['setuptools', 'pkg_resources'], requires: [] },
   'filelock': { debian: 'python3-filelock', imports: ['filelock'], requires: [] },
   'typing-extensions': { debian: 'python3-typing-extensions', imports: ['typing_extensions'], requires: [] },
   'sympy': { debian: 'python3-sympy', imports: ['sympy'], requires: ['mpmath'] },

@@ -104,3 +104,14 @@ test('cdk synth -c imageRepository=... adds the image repository stack, which th
   const report = JSON.parse(fs.readFileSync(path.join(result.out, 'validation-report.json'), 'utf8'));
   expect(report.pluginReports.filter((r: any) => r.conclusion !== 'success')).toEqual([]);
 }, 180_000);
+
+test('every flag the CI workflow gives cdk synth and cdk deploy is one the real CDK CLI has', async () => {
+  const workflow = fs.readFileSync(path.join(ROOT, '.github', 'workflows', 'deploy.yml'), 'utf8');
+  for (const command of ['synth', 'deploy']) {
+    const help = await run(CDK, [command, '--help'], { cwd: ROOT, env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true' }, timeoutMs: 60_000 });
+    const flags = [...workflow.matchAll(new RegExp(`npx cdk ${command} (.+)$`, 'gm'))].flatMap((m) => m[1].match(/--[a-z-]+/g) ?? []);
+    expect(flags.length).toBeGreaterThan(0);
+    for (const flag of new Set(flags)) expect([command, flag, help.stdout.includes(flag)]).toEqual([command, flag, true]);
+  }
+}, 120_000);
+

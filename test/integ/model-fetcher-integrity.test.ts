@@ -204,6 +204,16 @@ describe('keys, listings and archives that would put something else in place', (
     }
   });
 
+  test('the archive is downloaded beside the directory it unpacks into, so none of its entries can collide with it', async () => {
+    // The archive once lay inside its own extraction directory as .archive.zip: an entry of that name failed.
+    await s3.put(BUCKET, 'collides.zip', zip(path.join(work, 'c.zip'), { '.archive.zip': 'an entry', 'model.joblib': 'the model' }));
+    const result = await fetcher({ MODEL_URI: `s3://${BUCKET}/collides.zip`, MODEL_UNPACK: 'zip' });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(await listTree(modelDir)).toEqual(['.archive.zip', 'model.joblib']);
+    expect(await fs.readFile(path.join(modelDir, '.archive.zip'), 'utf8')).toBe('an entry');
+  });
+
   test('an archive with more entries than MODEL_MAX_FILES is refused', async () => {
     const result = await fetcher({ MODEL_URI: `s3://${BUCKET}/many.zip`, MODEL_UNPACK: 'zip', MODEL_MAX_FILES: '10' });
     expectOneLineFailure(result, 1, /many\.zip: the model archive has 50 entries; at most 10 are allowed \(MODEL_MAX_FILES\)$/);

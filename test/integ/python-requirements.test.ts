@@ -101,3 +101,27 @@ test('a pin nothing needs is caught, and so is a line that is not an exact pin',
   expect(() => readRequirements(file)).toThrow("requirements.txt: 'numpy>=2' is not an exact pin (name==version)");
   expect(normalize('Typing_Extensions')).toBe('typing-extensions');
 });
+
+/** The first release of each package that fixed a known vulnerability: no image may pin one older. */
+const FIXED_IN: Record<string, [version: string, advisories: string]> = {
+  'torch': ['2.6.0', 'CVE-2025-32434: torch.load with weights_only=True could run code'],
+  'h11': ['0.16.0', 'CVE-2025-43859: request smuggling through chunked bodies'],
+  'gunicorn': ['23.0.0', 'CVE-2024-1135 and CVE-2024-6827: request smuggling'],
+  'jinja2': ['3.1.6', 'CVE-2025-27516: sandbox escape'],
+};
+
+function atLeast(version: string, minimum: string): boolean {
+  const [a, b] = [version, minimum].map((v) => v.split('.').map((n) => parseInt(n, 10)));
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  return true;
+}
+
+test.each(Object.keys(REQUIREMENTS) as Array<keyof typeof REQUIREMENTS>)('the %s image pins no release older than a known vulnerability\'s fix', (image) => {
+  for (const pin of readRequirements(REQUIREMENTS[image])) {
+    const fixed = FIXED_IN[pin.name];
+    if (fixed) expect([pin.name, pin.version, atLeast(pin.version, fixed[0])]).toEqual([pin.name, pin.version, true]);
+  }
+  expect(atLeast('2.5.1', '2.6.0')).toBe(false);
+  expect(atLeast('0.16.0', '0.16.0')).toBe(true);
+});
+
