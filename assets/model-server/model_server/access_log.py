@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
-from typing import Optional, TextIO
+from typing import Optional
+
+from .line_writer import LineWriter
 
 
 class AccessLog:
-    def __init__(self, model_version: str, stream: TextIO = sys.stdout):
+    def __init__(self, model_version: str, writer: Optional[LineWriter] = None):
         self._version = model_version
-        self._stream = stream
+        self._writer = writer or LineWriter()
 
     def write(self, client: Optional[tuple], method: str, path: str, status: int, size: int,
               seconds: float, user_agent: Optional[bytes], forwarded_for: Optional[bytes]) -> None:
@@ -27,7 +28,4 @@ class AccessLog:
             "user_agent": user_agent.decode("latin-1") if user_agent else None,
             "model_version": self._version,
         }
-        try:
-            self._stream.write(json.dumps(record, separators=(",", ":")) + "\n")
-        except Exception:  # noqa: BLE001 - logging must never fail a request
-            pass
+        self._writer.write(json.dumps(record, separators=(",", ":")))

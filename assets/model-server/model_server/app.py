@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Awaitable, Callable, Dict, Tuple
+from typing import Awaitable, Callable, Dict, Optional, Tuple
 
 from . import metrics
 from .access_log import AccessLog
+from .emf import EmfReporter
 from .errors import BodyTooLarge, MethodNotAllowed, NotFound, NotReady, UnsupportedMediaType, status_and_message
 from .http_io import ClientGone, Receive, Scope, Send, header, json_bytes, read_body, send_bytes, send_too_large
 from .model_state import ModelState
@@ -31,10 +32,11 @@ Handler = Callable[[Scope, Receive, Send], Awaitable[int]]
 
 
 class ModelApp:
-    def __init__(self, state: ModelState, settings: Settings, access_log: AccessLog):
+    def __init__(self, state: ModelState, settings: Settings, access_log: AccessLog, emf: Optional[EmfReporter] = None):
         self.state = state
         self.settings = settings
         self.access_log = access_log
+        self.emf = emf
         # path -> (allowed method, metrics label, handler), for the serving port and the metrics port
         self.routes: Dict[str, Tuple[str, str, Handler]] = {
             settings.route("/predict"): ("POST", "/predict", self.predict),
@@ -70,6 +72,8 @@ class ModelApp:
             size = await send_bytes(send, status, json_bytes({"error": message}), extra=extra)
         seconds = time.perf_counter() - started
         metrics.observe_request(method, label, status, seconds)
+        if self.emf is not None and label == "/predict":
+            self.emf.record_request(status)
         self.access_log.write(scope.get("client"), method, path, status, size, seconds,
                               header(scope, b"user-agent"), header(scope, b"x-forwarded-for"))
 

@@ -22,6 +22,8 @@ import numpy as np
 from .prediction import Prediction
 
 Predict = Callable[[np.ndarray], Prediction]
+#: Told of every model call: (requests it served, rows, seconds in the model).
+OnBatch = Callable[[int, int, float], None]
 
 
 class _Pending:
@@ -50,7 +52,7 @@ class MicroBatcher:
         predict: Predict,
         max_rows: int = 64,
         max_wait: float = 0.002,
-        on_batch: Optional[Callable[[int, int], None]] = None,
+        on_batch: Optional[OnBatch] = None,
     ):
         self._predict = predict
         self._max_rows = max_rows
@@ -115,12 +117,13 @@ class MicroBatcher:
         if len(group) == 1:
             return [self._serve_one(group[0])]
         rows = np.concatenate([p.rows for p in group])
+        started = time.perf_counter()
         try:
             result = self._predict(rows)
         except Exception:  # noqa: BLE001 - one request's rows may be the cause: serve each alone
             return [self._serve_one(p) for p in group]
         if self._on_batch:
-            self._on_batch(len(group), len(rows))
+            self._on_batch(len(group), len(rows), time.perf_counter() - started)
         outcomes = []
         start = 0
         for p in group:
@@ -131,20 +134,22 @@ class MicroBatcher:
         return outcomes
 
     def _serve_one(self, p: _Pending):
+        started = time.perf_counter()
         try:
             result = self._predict(p.rows)
         except BaseException as err:  # noqa: BLE001 - handed to the request, never kills the thread
             return (p.future, None, err)
         if self._on_batch:
-            self._on_batch(1, len(p.rows))
+            self._on_batch(1, len(p.rows), time.perf_counter() - started)
         return (p.future, result, None)
 
 
 class SerialPredictor:
     """BATCHING=false: every request gets its own model call, still off the event loop."""
 
-    def __init__(self, predict: Predict):
+    def __init__(self, predict: Predict, on_batch: Optional[OnBatch] = None):
         self._predict = predict
+        self._on_batch = on_batch
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
 
     def begin(self) -> None:
@@ -154,4 +159,11 @@ class SerialPredictor:
         pass
 
     def submit(self, rows: np.ndarray) -> Awaitable[Prediction]:
-        return asyncio.get_running_loop().run_in_executor(self._pool, self._predict, rows)
+        return asyncio.get_running_loop().run_in_executor(self._pool, self._timed, rows)
+
+    def _timed(self, rows: np.ndarray) -> Prediction:
+        started = time.perf_counter()
+        result = self._predict(rows)
+        if self._on_batch:
+            self._on_batch(1, len(rows), time.perf_counter() - started)
+        return result

@@ -1,4 +1,5 @@
-"""Prometheus metrics on /metrics: requests, latency and micro-batch sizes.
+"""Prometheus metrics on /metrics: requests, latency, micro-batch sizes, time in the model, and
+which model version serves.
 
 gunicorn runs several worker processes; prometheus_client's multiprocess mode (the runner sets
 PROMETHEUS_MULTIPROC_DIR before any worker starts) makes /metrics report all of them together,
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Dict, Tuple
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 REQUESTS = Counter("model_server_requests_total", "HTTP requests answered", ["method", "path", "status"])
@@ -26,6 +27,13 @@ BATCH_REQUESTS = Histogram(
 BATCH_ROWS = Histogram(
     "model_server_batch_rows", "Rows in one model call", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
+MODEL_SECONDS = Histogram(
+    "model_server_model_duration_seconds", "Time in the model for one call (a micro-batch or a lone request)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+#: 1 for the model version (and loader) a worker serves; a deployment or a rollback changes the label.
+MODEL_INFO = Gauge("model_server_model_info", "The model version this server serves", ["version", "loader"],
+                   multiprocess_mode="max")
 
 #: Label children by label values: labels() costs more than the observation itself.
 _requests: Dict[Tuple[str, str, int], object] = {}
@@ -45,9 +53,14 @@ def observe_request(method: str, path_label: str, status: int, seconds: float) -
     histogram.observe(seconds)
 
 
-def observe_batch(requests: int, rows: int) -> None:
+def observe_batch(requests: int, rows: int, seconds: float) -> None:
     BATCH_REQUESTS.observe(requests)
     BATCH_ROWS.observe(rows)
+    MODEL_SECONDS.observe(seconds)
+
+
+def model_loaded(version: str, loader: str) -> None:
+    MODEL_INFO.labels(version, loader).set(1)
 
 
 def render() -> Tuple[bytes, str]:

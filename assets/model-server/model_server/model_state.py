@@ -21,7 +21,8 @@ Predictor = Union[MicroBatcher, SerialPredictor]
 
 class ModelState:
     """Holds the model once loaded. `on_failure` runs when loading fails (the worker exits so
-    the container fails fast instead of serving 503 forever)."""
+    the container fails fast instead of serving 503 forever); `on_loaded` (model, seconds) once it
+    has loaded."""
 
     def __init__(
         self,
@@ -29,6 +30,7 @@ class ModelState:
         settings: Settings,
         make_predictor: Callable[[LoadedModel], Predictor],
         on_failure: Optional[Callable[[BaseException], None]] = None,
+        on_loaded: Optional[Callable[[LoadedModel, float], None]] = None,
         worker_info: Optional[Dict[str, object]] = None,
     ):
         self.path = path
@@ -41,6 +43,7 @@ class ModelState:
         self.load_seconds: Optional[float] = None
         self._make_predictor = make_predictor
         self._on_failure = on_failure
+        self._on_loaded = on_loaded
         self._settled = threading.Event()
 
     async def wait(self, timeout: float) -> Optional[LoadedModel]:
@@ -77,3 +80,5 @@ class ModelState:
             model.path, self.load_seconds, self.settings.model_version, model.loader, model.n_features,
             "on" if isinstance(self.predictor, MicroBatcher) else "off", details,
         )
+        if self._on_loaded:
+            self._on_loaded(model, self.load_seconds)

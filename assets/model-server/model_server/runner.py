@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -74,19 +75,38 @@ class ModelServer(BaseApplication):
         from .access_log import AccessLog
         from .app import ModelApp
         from .batching import MicroBatcher, SerialPredictor
+        from .emf import EmfReporter
+        from .line_writer import LineWriter
         from .model_state import ModelState
 
         s = self.settings
+        stdout = LineWriter()
+        emf = None
+        if s.emf_interval > 0:
+            emf = EmfReporter(s.emf_namespace, s.service_name, s.model_version, s.emf_interval, stdout)
+            emf.start()
+            atexit.register(emf.stop)  # the last interval's line, when the worker stops
+
+        def on_batch(requests: int, rows: int, seconds: float) -> None:
+            metrics.observe_batch(requests, rows, seconds)
+            if emf is not None:
+                emf.record_batch(rows, seconds)
+
+        def on_loaded(model, seconds: float) -> None:
+            metrics.model_loaded(s.model_version, model.loader)
+            if emf is not None:
+                emf.model_loaded(seconds)
 
         def make_predictor(model):
             if not s.batching:
-                return SerialPredictor(model.predict)
+                return SerialPredictor(model.predict, on_batch=on_batch)
             return MicroBatcher(model.predict, max_rows=s.batch_max_rows, max_wait=s.batch_max_wait_ms / 1000,
-                                on_batch=metrics.observe_batch)
+                                on_batch=on_batch)
 
-        state = ModelState(self.model_path, s, make_predictor, on_failure=_exit_worker, worker_info=self.worker_info)
+        state = ModelState(self.model_path, s, make_predictor, on_failure=_exit_worker, on_loaded=on_loaded,
+                           worker_info=self.worker_info)
         state.load_in_background()
-        return ModelApp(state, s, AccessLog(s.model_version))
+        return ModelApp(state, s, AccessLog(s.model_version, stdout), emf)
 
 
 def run(settings: Settings, model_path: str) -> None:

@@ -75,6 +75,14 @@ def _path(env: Mapping[str, str], name: str, default: str, allow_empty: bool) ->
     return raw
 
 
+def _name(env: Mapping[str, str], name: str, default: str) -> str:
+    """A CloudWatch namespace or dimension value: 1-255 printable ASCII characters."""
+    value = env.get(name, "").strip() or default
+    if len(value) > 255 or not all(" " <= c <= "~" for c in value):
+        raise SettingsError(f"{name} must be 1-255 printable ASCII characters, got {value[:60]!r}")
+    return value
+
+
 def _cpu_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -119,6 +127,11 @@ class Settings:
     #: How long a prediction waits for its worker's model to finish loading before a 503.
     load_wait_seconds: float
     log_level: str
+    #: Seconds between a worker's CloudWatch EMF lines (0: none).
+    emf_interval: float
+    #: The EMF metrics' namespace and Service dimension (the constructs pass the service's name).
+    emf_namespace: str
+    service_name: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -150,6 +163,9 @@ class Settings:
             batch_max_wait_ms=_float(env, "BATCH_MAX_WAIT_MS", 2.0, 0.0, 100.0),
             load_wait_seconds=_float(env, "LOAD_WAIT_SECONDS", 10.0, 0.0, 3600.0),
             log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+            emf_interval=_float(env, "EMF_INTERVAL_SECONDS", 60.0, 0.0, 3600.0),
+            emf_namespace=_name(env, "EMF_NAMESPACE", "CdkModelServing"),
+            service_name=_name(env, "SERVICE_NAME", "model-server"),
         )
 
     def __post_init__(self) -> None:

@@ -1,0 +1,147 @@
+"""Model-level metrics for CloudWatch, without an agent: CloudWatch Embedded Metric Format lines.
+
+The awslogs driver sends the container's stdout to CloudWatch Logs, which turns every line that
+is an EMF document into metrics. Each worker aggregates what it saw and writes one line per
+EMF_INTERVAL_SECONDS (and one when its model has loaded), so the rate is bounded whatever the
+traffic: at most workers / interval lines, each a few KiB.
+
+Metrics (namespace EMF_NAMESPACE, dimensions [Service] and [Service, ModelVersion]):
+- ModelLatency (Milliseconds): time in the model for one call (a micro-batch or a lone request);
+- RowsPerBatch (Count): rows in one model call;
+- Requests (Count): prediction requests answered; RequestsRejected (Count): those answered 4xx or 5xx;
+- ModelLoadSeconds (Seconds): how long the worker took to load the model.
+
+An EMF metric carries at most 100 values. Up to 100 samples an interval are written as they are;
+beyond that, 100 evenly spaced quantiles of the interval's samples (a bounded reservoir) are, so
+percentiles stay close while Sum and SampleCount describe the quantiles: Requests gives the true
+count of requests.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from typing import Callable, Dict, List, Optional
+
+from .line_writer import LineWriter
+
+#: EMF's limit on values in one metric.
+MAX_VALUES = 100
+#: Samples kept per interval and metric to draw the quantiles from (reservoir sampling past it).
+RESERVOIR = 4096
+
+
+class _Samples:
+    """A bounded, uniform sample of an interval's values (Algorithm R)."""
+
+    __slots__ = ("values", "seen", "_random")
+
+    def __init__(self, rng: random.Random):
+        self.values: List[float] = []
+        self.seen = 0
+        self._random = rng
+
+    def add(self, value: float) -> None:
+        self.seen += 1
+        if len(self.values) < RESERVOIR:
+            self.values.append(value)
+        else:
+            slot = self._random.randrange(self.seen)
+            if slot < RESERVOIR:
+                self.values[slot] = value
+
+    def emf_values(self) -> List[float]:
+        if len(self.values) <= MAX_VALUES:
+            return [round(v, 4) for v in self.values]
+        ordered = sorted(self.values)
+        last = len(ordered) - 1
+        return [round(ordered[round(i * last / (MAX_VALUES - 1))], 4) for i in range(MAX_VALUES)]
+
+
+class EmfReporter:
+    """One per worker. record_* may be called from any thread; lines go out through `writer`."""
+
+    def __init__(self, namespace: str, service: str, model_version: str, interval: float,
+                 writer: LineWriter, clock: Callable[[], float] = time.time):
+        self.namespace = namespace
+        self.service = service
+        self.model_version = model_version
+        self.interval = interval
+        self._writer = writer
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._random = random.Random(0)
+        self._reset()
+        self._stopped = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def _reset(self) -> None:
+        self._latency = _Samples(self._random)
+        self._rows = _Samples(self._random)
+        self._requests = 0
+        self._rejected = 0
+
+    def record_batch(self, rows: int, seconds: float) -> None:
+        with self._lock:
+            self._latency.add(seconds * 1000.0)
+            self._rows.add(float(rows))
+
+    def record_request(self, status: int) -> None:
+        with self._lock:
+            self._requests += 1
+            if status >= 400:
+                self._rejected += 1
+
+    def model_loaded(self, seconds: float) -> None:
+        self._emit({"ModelLoadSeconds": ("Seconds", round(seconds, 3))})
+
+    def flush(self) -> bool:
+        """Writes the interval's line, if anything happened in it. True when a line was written."""
+        with self._lock:
+            latency, rows, requests, rejected = self._latency, self._rows, self._requests, self._rejected
+            self._reset()
+        if requests == 0 and latency.seen == 0:
+            return False
+        values: Dict[str, tuple] = {"Requests": ("Count", requests), "RequestsRejected": ("Count", rejected)}
+        if latency.seen:
+            values["ModelLatency"] = ("Milliseconds", latency.emf_values())
+            values["RowsPerBatch"] = ("Count", rows.emf_values())
+        self._emit(values)
+        return True
+
+    def start(self) -> None:
+        """Flushes every `interval` seconds on a daemon thread, and once more at stop()."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="emf", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - metrics must never take the worker down
+                pass
+
+    def _emit(self, values: Dict[str, tuple]) -> None:
+        document = {
+            "_aws": {
+                "Timestamp": int(self._clock() * 1000),
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [["Service"], ["Service", "ModelVersion"]],
+                    "Metrics": [{"Name": name, "Unit": unit} for name, (unit, _) in values.items()],
+                }],
+            },
+            "Service": self.service,
+            "ModelVersion": self.model_version,
+            **{name: value for name, (_, value) in values.items()},
+        }
+        self._writer.write(json.dumps(document, separators=(",", ":")))
