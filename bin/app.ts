@@ -15,7 +15,9 @@ import { ModelServingExampleStack } from './example-stack';
  *   npx cdk deploy -c stackName=iris-prod            # another stack name
  *   npx cdk deploy -c compute=gpu                    # EC2 GPU capacity (g4dn.xlarge) instead of Fargate
  *   npx cdk deploy -c compute=gpu -c instanceType=g5.xlarge -c spot=true
- *   npx cdk deploy -c modelVersion=iris-2026-11          # recorded in the server image's labels
+ *   npx cdk deploy -c modelVersion=iris-2026-11      # the version /health, logs, metrics and dashboard show
+ *   npx cdk deploy -c rollout=canary                 # or linear, blueGreen: new models beside the old, then traffic moves
+ *   npx cdk deploy -c rollout=canary -c goldenRequests=assets/sample-model/golden.jsonl
  *
  * The CI setup (see .github/workflows/deploy.yml) adds the model image's own ECR repository, in a
  * stack of its own (`<stackName>Images`) that deploys first:
@@ -42,6 +44,8 @@ const serving = new ModelServingExampleStack(app, stackName, {
   spot: context('spot') === undefined ? undefined : String(context('spot')) === 'true',
   certificateArn: context('certificateArn'),
   plainHttp: context('plainHttp') === undefined ? undefined : String(context('plainHttp')) === 'true',
+  rollout: context('rollout'),
+  goldenRequests: context('goldenRequests'),
   synthesizer: repository?.stackSynthesizer(),
   env,
 });

@@ -3,7 +3,7 @@ import { Stack, StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import { FargateModelService, GpuModelService, ModelServiceBase, ModelSource, ServingImage } from '../lib';
+import { FargateModelService, GoldenRequests, GpuModelService, ModelServiceBase, ModelSource, Rollout, ServingImage } from '../lib';
 
 /** The sample model shipped with the library: an iris classifier. */
 export const SAMPLE_MODEL = path.join(__dirname, '..', 'assets', 'sample-model', 'iris.joblib');
@@ -20,8 +20,9 @@ export interface ModelServingExampleStackProps extends StackProps {
    */
   readonly modelUri?: string;
   /**
-   * The model version, recorded in the server image (label `ai.model.version`, MODEL_VERSION).
-   * @default 'unversioned'
+   * The model version: recorded in the server image (label `ai.model.version`), and what
+   * /health, the logs, the metrics and the dashboard call the model.
+   * @default - the model's checksum (or S3 key)
    */
   readonly modelVersion?: string;
   /**
@@ -49,7 +50,25 @@ export interface ModelServingExampleStackProps extends StackProps {
    * @default false: without a certificate the load balancer is internal
    */
   readonly plainHttp?: boolean;
+  /**
+   * How new models reach traffic: `rolling`, `canary`, `linear` or `blueGreen`.
+   * @default 'rolling'
+   */
+  readonly rollout?: string;
+  /**
+   * A golden-requests file (JSON lines) the new tasks must pass before traffic moves to them;
+   * needs a `canary`, `linear` or `blueGreen` rollout.
+   * @default - none
+   */
+  readonly goldenRequests?: string;
 }
+
+const ROLLOUTS: Record<string, () => Rollout> = {
+  rolling: Rollout.rolling,
+  canary: Rollout.canary,
+  linear: Rollout.linear,
+  blueGreen: Rollout.blueGreen,
+};
 
 /**
  * The example app's stack: one model service with a new VPC, cluster and load balancer: internal
@@ -70,21 +89,26 @@ export class ModelServingExampleStack extends Stack {
     const compute = props.compute ?? 'cpu';
     const image = ServingImage.fromModelServer({ gpu: compute === 'gpu', modelVersion: props.modelVersion });
     if (props.certificateArn && props.plainHttp) throw new Error("Give either '-c certificateArn=...' (HTTPS) or '-c plainHttp=true', not both");
-    const endpoint = {
+    const rollout = ROLLOUTS[props.rollout ?? 'rolling'];
+    if (!rollout) throw new Error(`'-c rollout' must be one of ${Object.keys(ROLLOUTS).join(', ')}, got '${props.rollout}'`);
+    const common = {
+      model,
+      image,
+      modelVersion: props.modelVersion,
+      rollout: rollout(),
+      goldenRequests: props.goldenRequests ? GoldenRequests.fromFile(props.goldenRequests) : undefined,
       certificate: props.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn) : undefined,
       allowPlainHttp: props.plainHttp || undefined,
     };
     if (compute === 'gpu') {
       this.modelService = new GpuModelService(this, 'Model', {
-        model,
-        image,
+        ...common,
         instanceType: props.instanceType ? new ec2.InstanceType(props.instanceType) : undefined,
         spot: props.spot,
-        ...endpoint,
       });
     } else if (compute === 'cpu') {
       if (props.instanceType || props.spot) throw new Error("'-c instanceType' and '-c spot' apply to '-c compute=gpu' only");
-      this.modelService = new FargateModelService(this, 'Model', { model, image, ...endpoint });
+      this.modelService = new FargateModelService(this, 'Model', common);
     } else {
       throw new Error(`'-c compute' must be 'cpu' (Fargate) or 'gpu' (EC2 GPU capacity), got '${compute}'`);
     }

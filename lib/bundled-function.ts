@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -13,6 +14,12 @@ export interface BundledFunctionProps {
   readonly description: string;
   readonly timeout: Duration;
   readonly environment?: Record<string, string>;
+  /** The VPC to run in. @default - outside any VPC */
+  readonly vpc?: ec2.IVpc;
+  /** @default - the VPC's private subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** @default - a new security group */
+  readonly securityGroups?: ec2.ISecurityGroup[];
 }
 
 /**
@@ -32,6 +39,16 @@ export class BundledFunction extends Construct {
     const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.ONE_MONTH });
     this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     logGroup.grantWrite(this.role);
+    if (props.vpc) {
+      // What AWSLambdaVPCAccessExecutionRole grants, inline: the function's own network interfaces.
+      // (aws-cdk-lib would attach that managed policy, but the function gets an immutable view.)
+      this.role.addToPrincipalPolicy(new iam.PolicyStatement({
+        sid: 'VpcNetworkInterfaces',
+        actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets', 'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+        resources: ['*'],
+      }));
+    }
     this.function = new lambda.Function(this, 'Function', {
       runtime: lambda.Runtime.NODEJS_24_X,
       code: lambda.Code.fromAsset(dir),
@@ -45,6 +62,9 @@ export class BundledFunction extends Construct {
       role: iam.Role.fromRoleArn(this, 'RoleArn', this.role.roleArn, { mutable: false }),
       logGroup,
       environment: props.environment,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: props.securityGroups,
     });
     this.function.node.addDependency(this.role.node.findChild('DefaultPolicy'));
   }

@@ -15,6 +15,13 @@ export class ModelContainerContract {
   public static readonly METRICS_PORT = 9090;
   /** The health route the built-in server answers unless `healthCheckPath` says otherwise. */
   public static readonly DEFAULT_HEALTH_PATH = '/health';
+  /** The CloudWatch namespace of the server's Embedded Metric Format metrics. */
+  public static readonly METRICS_NAMESPACE = 'CdkModelServing';
+  /**
+   * What the containers log when a task cannot start serving: the fetcher's one error line, the
+   * server's failure to load the model. A metric filter counts them for the start-failure alarm.
+   */
+  public static readonly START_FAILURE_MARKERS = ['model-fetcher: error:', 'model failed to load'];
 }
 
 /** The environment variables the constructs set on the server container. */
@@ -27,6 +34,9 @@ export const SERVER_ENV = {
   gracefulTimeout: 'GRACEFUL_TIMEOUT',
   healthPath: 'HEALTH_PATH',
   routePrefix: 'ROUTE_PREFIX',
+  modelVersion: 'MODEL_VERSION',
+  serviceName: 'SERVICE_NAME',
+  emfNamespace: 'EMF_NAMESPACE',
 } as const;
 
 /** The environment variables the constructs set on the model fetcher container. */

@@ -1,11 +1,12 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, Dependable, IDependable } from 'constructs';
 import { gpuInstanceSpec, usableMemoryMiB } from './gpu-instances';
-import { ModelServiceBase, ModelServiceBaseProps } from './model-service-base';
+import { ComputeMetrics, ModelServiceBase, ModelServiceBaseProps } from './model-service-base';
 import { ReleaseScaleInProtection } from './release-scale-in-protection';
 import { ServingImage } from './serving-image';
 import { checkIntRange, InvalidPropError } from './validation';
@@ -161,7 +162,45 @@ export class GpuModelService extends ModelServiceBase {
       autoScalingGroup: this.autoScalingGroup,
       after: this.capacityProvider,
     }));
-    this.attachService(this.service);
+    this.attachService(this.service, this.gpuMetrics());
+  }
+
+  /**
+   * GPU utilization and GPU memory in use, which ECS does not report: the CloudWatch agent on each
+   * instance reads them from nvidia-smi and publishes them (namespace CWAgent) aggregated under
+   * this service's name.
+   */
+  public metricGpuUtilization(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.gpuAgentMetric('nvidia_smi_utilization_gpu', 'GPU utilization', props);
+  }
+
+  /** GPU memory in use, as a percentage of the GPUs' memory (CloudWatch agent). */
+  public metricGpuMemoryUtilization(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return new cloudwatch.MathExpression({
+      expression: '100 * used / total',
+      usingMetrics: {
+        used: this.gpuAgentMetric('nvidia_smi_memory_used', 'used', props),
+        total: this.gpuAgentMetric('nvidia_smi_memory_total', 'total', props),
+      },
+      label: 'GPU memory in use',
+      period: props?.period ?? Duration.minutes(1),
+    });
+  }
+
+  private gpuMetrics(): ComputeMetrics {
+    return { gpuUtilization: this.metricGpuUtilization(), gpuMemoryUsed: this.metricGpuMemoryUtilization() };
+  }
+
+  private gpuAgentMetric(metricName: string, label: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: GPU_AGENT_NAMESPACE,
+      metricName,
+      dimensionsMap: { Service: this.metricsServiceName },
+      statistic: 'Average',
+      period: Duration.minutes(1),
+      label,
+      ...props,
+    });
   }
 
   /**
@@ -181,6 +220,12 @@ export class GpuModelService extends ModelServiceBase {
       conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
     }));
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecs:DiscoverPollEndpoint'], resources: ['*'] }));
+    // The CloudWatch agent's GPU metrics: into its own namespace only.
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['cloudwatch:PutMetricData'],
+      resources: ['*'],
+      conditions: { StringEquals: { 'cloudwatch:namespace': GPU_AGENT_NAMESPACE } },
+    }));
     Validations.of(role).acknowledge(
       {
         id: 'AwsSolutions-IAM5[Action::ecs:Submit*]',
@@ -188,7 +233,7 @@ export class GpuModelService extends ModelServiceBase {
       },
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'The ECS agent\'s ecs:DiscoverPollEndpoint supports no resource scoping; ecs:Poll and ecs:StartTelemetrySession are conditioned on this cluster.',
+        reason: 'ecs:DiscoverPollEndpoint and cloudwatch:PutMetricData support no resource scoping; ecs:Poll and ecs:StartTelemetrySession are conditioned on this cluster, PutMetricData on the CloudWatch agent\'s namespace.',
       },
     );
   }
@@ -201,6 +246,7 @@ export class GpuModelService extends ModelServiceBase {
     // only for a launch configuration's spotPrice, never for a mixed-instances policy.)
     if (props.spot) userData.addCommands('echo ECS_ENABLE_SPOT_INSTANCE_DRAINING=true >> /etc/ecs/ecs.config');
     if (props.modelOnInstanceStore) userData.addCommands(...mountInstanceStore(DOCKER_VOLUMES_DIR));
+    userData.addCommands(...gpuMetricsAgent(this.metricsServiceName));
 
     const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       instanceType,
@@ -258,6 +304,45 @@ export class GpuModelService extends ModelServiceBase {
     });
     return asg;
   }
+}
+
+/** The CloudWatch agent's namespace, where it publishes the GPU metrics. */
+const GPU_AGENT_NAMESPACE = 'CWAgent';
+
+/**
+ * User data that installs the CloudWatch agent (from the Amazon Linux 2023 repository) and has it
+ * publish each GPU's utilization and memory from nvidia-smi every minute, aggregated by `service`
+ * (the metrics' only dimension), without the per-host series.
+ */
+export function gpuMetricsAgentConfig(service: string): object {
+  return {
+    agent: { metrics_collection_interval: 60, omit_hostname: true },
+    metrics: {
+      namespace: GPU_AGENT_NAMESPACE,
+      aggregation_dimensions: [['Service']],
+      metrics_collected: {
+        nvidia_gpu: {
+          measurement: ['utilization_gpu', 'memory_used', 'memory_total'],
+          metrics_collection_interval: 60,
+          append_dimensions: { Service: service },
+        },
+      },
+    },
+  };
+}
+
+function gpuMetricsAgent(service: string): string[] {
+  const config = '/opt/aws/amazon-cloudwatch-agent/etc/gpu-metrics.json';
+  return [
+    'if dnf install -y -q amazon-cloudwatch-agent; then',
+    `  cat > ${config} <<'EOF'`,
+    JSON.stringify(gpuMetricsAgentConfig(service)),
+    'EOF',
+    `  /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${config}`,
+    'else',
+    '  echo "the CloudWatch agent could not be installed: no GPU metrics from this instance" >&2',
+    'fi',
+  ];
 }
 
 /**

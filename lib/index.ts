@@ -7,3 +7,6 @@ export * from './gpu-model-service';
 export { InvalidPropError } from './validation';
 export { MODEL_MOUNT_PATH, SERVER_CONTAINER_NAME, FETCHER_CONTAINER_NAME } from './model-containers';
 export * from './model-image-repository';
+export * from './rollout';
+export * from './golden-requests';
+export * from './model-alarms-options';

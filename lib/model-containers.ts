@@ -27,6 +27,10 @@ export interface ModelContainersOptions {
   /** The path prefix of every server route ('' for none). */
   readonly routePrefix: string;
   readonly environment: Record<string, string>;
+  /** The model's version: /health, the logs and the metrics name it. */
+  readonly modelVersion: string;
+  /** The Service dimension of the server's EMF metrics. */
+  readonly serviceName: string;
   readonly secrets: Record<string, ecs.Secret>;
   /** Download plus load budget: split between the fetcher and the server, and bounds the container health check's start period. */
   readonly startupTimeout: Duration;
@@ -106,6 +110,9 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
       [SERVER_ENV.healthPath]: options.healthCheckPath,
       ...(options.routePrefix ? { [SERVER_ENV.routePrefix]: options.routePrefix } : {}),
       ...(options.gpuCount ? { [SERVER_ENV.gpuCount]: String(options.gpuCount) } : {}),
+      [SERVER_ENV.modelVersion]: options.modelVersion,
+      [SERVER_ENV.serviceName]: options.serviceName,
+      [SERVER_ENV.emfNamespace]: ModelContainerContract.METRICS_NAMESPACE,
       ...options.environment,
     },
     secrets: options.secrets,

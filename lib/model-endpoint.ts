@@ -25,6 +25,14 @@ export interface ExistingListenerOptions {
    * @default - none: `pathPrefix` alone selects the requests
    */
   readonly conditions?: elbv2.ListenerCondition[];
+  /**
+   * The priority of the test rule a side-by-side rollout (`Rollout.canary()`, `linear()`,
+   * `blueGreen()`) adds: it must come before `priority` (a lower number), as its requests also
+   * match the production rule. It sends requests from inside the VPC that carry the
+   * `x-model-serving-test: 1` header to the new tasks while they are checked.
+   * @default - none; required with a side-by-side rollout
+   */
+  readonly testPriority?: number;
 }
 
 /** A URL path of one or more segments, without a trailing slash or a wildcard. */
@@ -43,7 +51,18 @@ export interface ModelEndpointProps {
   readonly existingListener?: ExistingListenerOptions;
   /** @default - a new encrypted bucket */
   readonly accessLogsBucket?: s3.IBucket;
+  /**
+   * Whether a rollout runs new tasks beside the old ones: then there is a second target group,
+   * a production rule that weighs the two and a test rule that reaches the new tasks only.
+   * @default false
+   */
+  readonly sideBySide?: boolean;
 }
+
+/** The header that routes a request from inside the VPC to the new tasks during a side-by-side rollout. */
+export const TEST_HEADER = 'x-model-serving-test';
+/** A new load balancer's rules, when a side-by-side rollout needs them: the test rule comes first. */
+const NEW_LISTENER_PRIORITIES = { test: 5, production: 10 };
 
 /**
  * The HTTP front of a model service: a target group whose health check calls the health path,
@@ -51,8 +70,20 @@ export interface ModelEndpointProps {
  */
 export class ModelEndpoint extends Construct {
   /** Checks an existing listener's options at the top of the service's constructor. */
-  public static validateExistingListener(where: string, options: ExistingListenerOptions): void {
+  public static validateExistingListener(where: string, options: ExistingListenerOptions, sideBySide: boolean): void {
     checkIntRange(where, 'existingListener.priority', options.priority, 1, 50000);
+    checkIntRange(where, 'existingListener.testPriority', options.testPriority, 1, 50000);
+    if (sideBySide && options.testPriority === undefined) {
+      throw new InvalidPropError(where, 'existingListener.testPriority',
+        `is needed by the side-by-side rollout, for the rule that sends test requests to the new tasks: give a priority below ${options.priority} that is free on the listener`);
+    }
+    if (!sideBySide && options.testPriority !== undefined) {
+      throw new InvalidPropError(where, 'existingListener.testPriority', 'applies only to a side-by-side rollout (Rollout.canary(), linear() or blueGreen()); drop it');
+    }
+    if (options.testPriority !== undefined && !Token.isUnresolved(options.priority) && options.testPriority >= options.priority) {
+      throw new InvalidPropError(where, 'existingListener.testPriority',
+        `(${options.testPriority}) must be lower than priority (${options.priority}): the listener evaluates lower numbers first, and the test rule's requests also match the production rule`);
+    }
     const { pathPrefix, conditions = [] } = options;
     if (pathPrefix !== undefined && !Token.isUnresolved(pathPrefix) && !PATH_PREFIX.test(pathPrefix)) {
       throw new InvalidPropError(where, 'existingListener.pathPrefix',
@@ -68,6 +99,12 @@ export class ModelEndpoint extends Construct {
   }
 
   public readonly targetGroup: elbv2.ApplicationTargetGroup;
+  /** The second target group, for a side-by-side rollout's new tasks. */
+  public readonly alternateTargetGroup?: elbv2.ApplicationTargetGroup;
+  /** The rule ECS shifts production traffic on, for a side-by-side rollout. */
+  public readonly productionRule?: elbv2.ApplicationListenerRule;
+  /** The rule that reaches the new tasks only during a side-by-side rollout. */
+  public readonly testRule?: elbv2.ApplicationListenerRule;
   public readonly listener: elbv2.IApplicationListener;
   /** The load balancer, when this construct created it. */
   public readonly loadBalancer?: elbv2.ApplicationLoadBalancer;
@@ -80,33 +117,21 @@ export class ModelEndpoint extends Construct {
     super(scope, id);
     this.pathPrefix = props.existingListener?.pathPrefix ?? '';
 
-    this.targetGroup = new elbv2.ApplicationTargetGroup(this, 'TargetGroup', {
-      vpc: props.vpc,
-      targetType: elbv2.TargetType.IP,
-      protocol: elbv2.ApplicationProtocol.HTTP,
-      port: props.containerPort,
-      deregistrationDelay: props.deregistrationDelay,
-      healthCheck: {
-        path: this.pathPrefix + props.healthCheckPath,
-        healthyHttpCodes: '200',
-        interval: Duration.seconds(10),
-        timeout: Duration.seconds(5),
-        healthyThresholdCount: 2,
-        unhealthyThresholdCount: 3,
-      },
-    });
+    this.targetGroup = this.newTargetGroup('TargetGroup', props);
+    if (props.sideBySide) this.alternateTargetGroup = this.newTargetGroup('AlternateTargetGroup', props);
 
     if (props.existingListener) {
       const { listener, priority, pathPrefix, conditions = [] } = props.existingListener;
       // The rule lives here, in the service's own scope and stack: its id cannot collide with
       // another service's on the same listener, and a listener from another stack (a platform
       // stack) is only referenced, never given a resource that refers back to this stack.
-      new elbv2.ApplicationListenerRule(this, 'ListenerRule', {
-        listener,
-        priority,
-        conditions: [...(pathPrefix ? [elbv2.ListenerCondition.pathPatterns([`${pathPrefix}/*`])] : []), ...conditions],
-        targetGroups: [this.targetGroup],
-      });
+      const ruleConditions = [...(pathPrefix ? [elbv2.ListenerCondition.pathPatterns([`${pathPrefix}/*`])] : []), ...conditions];
+      if (props.sideBySide) {
+        [this.productionRule, this.testRule] = this.sideBySideRules(listener, ruleConditions, props,
+          { production: priority, test: props.existingListener.testPriority! });
+      } else {
+        new elbv2.ApplicationListenerRule(this, 'ListenerRule', { listener, priority, conditions: ruleConditions, targetGroups: [this.targetGroup] });
+      }
       this.listener = listener;
       return;
     }
@@ -139,6 +164,13 @@ export class ModelEndpoint extends Construct {
     if (props.certificate) {
       lb.addRedirect({ sourcePort: 80, targetPort: 443, open });
     }
+    if (props.sideBySide) {
+      // ECS shifts traffic on a rule, never on a listener's default action: every request goes to
+      // the production rule ('/*'), the default action (a forward, as ECS wants every action to be)
+      // is never reached.
+      [this.productionRule, this.testRule] = this.sideBySideRules(listener, [elbv2.ListenerCondition.pathPatterns(['/*'])], props,
+        NEW_LISTENER_PRIORITIES);
+    }
     if (internetFacing) {
       Validations.of(lb).acknowledge({
         id: 'AwsSolutions-EC23',
@@ -160,6 +192,52 @@ export class ModelEndpoint extends Construct {
     this.listener = listener;
     this.url = `${props.certificate ? 'https' : 'http'}://${lb.loadBalancerDnsName}`;
     new CfnOutput(this, 'EndpointUrl', { value: this.url, description: 'Base URL of the model endpoint (POST /predict)' });
+  }
+
+  private newTargetGroup(id: string, props: ModelEndpointProps): elbv2.ApplicationTargetGroup {
+    return new elbv2.ApplicationTargetGroup(this, id, {
+      vpc: props.vpc,
+      targetType: elbv2.TargetType.IP,
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      port: props.containerPort,
+      deregistrationDelay: props.deregistrationDelay,
+      healthCheck: {
+        path: this.pathPrefix + props.healthCheckPath,
+        healthyHttpCodes: '200',
+        interval: Duration.seconds(10),
+        timeout: Duration.seconds(5),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 3,
+      },
+    });
+  }
+
+  /**
+   * The two rules of a side-by-side rollout. Both forward to the two target groups by weight, and
+   * ECS moves the weights as a deployment goes. Nothing in them depends on the model, the image or
+   * the task definition, so a later stack update leaves them as they are and never resets weights
+   * ECS has moved (aws/aws-cdk#36649).
+   */
+  private sideBySideRules(listener: elbv2.IApplicationListener, conditions: elbv2.ListenerCondition[],
+    props: ModelEndpointProps, priorities: { production: number; test: number }): [elbv2.ApplicationListenerRule, elbv2.ApplicationListenerRule] {
+    const weighted = () => elbv2.ListenerAction.weightedForward([
+      { targetGroup: this.targetGroup, weight: 100 },
+      { targetGroup: this.alternateTargetGroup!, weight: 0 },
+    ]);
+    const production = new elbv2.ApplicationListenerRule(this, 'ProductionRule', {
+      listener, priority: priorities.production, conditions, action: weighted(),
+    });
+    const test = new elbv2.ApplicationListenerRule(this, 'TestRule', {
+      listener,
+      priority: priorities.test,
+      conditions: [
+        ...conditions,
+        elbv2.ListenerCondition.httpHeader(TEST_HEADER, ['1']),
+        elbv2.ListenerCondition.sourceIps([props.vpc.vpcCidrBlock]),
+      ],
+      action: weighted(),
+    });
+    return [production, test];
   }
 
   private accessLogsBucket(): s3.Bucket {

@@ -51,6 +51,11 @@ export interface ModelServerImageOptions {
 export interface ServingImageConfig {
   readonly image: ecs.ContainerImage;
   /**
+   * The model version the image was built for: the service's, unless it names its own.
+   * @default - none
+   */
+  readonly modelVersion?: string;
+  /**
    * The container health check command, when the image is known to have one.
    * @default - no container health check; the load balancer's check on the health path still applies
    */
@@ -120,6 +125,7 @@ class BuiltInServerImage extends ServingImage {
       }),
       healthCheckCommand: ['CMD', 'python3', '-m', 'model_server.healthcheck'],
       user: ModelContainerContract.USER,
+      modelVersion: this.options.modelVersion,
     };
   }
 }

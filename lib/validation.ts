@@ -22,8 +22,8 @@ export function checkIntRange(where: string, prop: string, value: number | undef
 /** Checks a Duration prop against an inclusive range in seconds. */
 export function checkDuration(where: string, prop: string, value: Duration | undefined, min: Duration, max: Duration): void {
   if (value === undefined || value.isUnresolved()) return;
-  const seconds = value.toSeconds();
-  if (seconds < min.toSeconds() || seconds > max.toSeconds()) {
+  const ms = value.toMilliseconds();
+  if (ms < min.toMilliseconds() || ms > max.toMilliseconds()) {
     throw new InvalidPropError(
       where, prop, `must be from ${min.toHumanString()} to ${max.toHumanString()}, got ${value.toHumanString()}`,
     );

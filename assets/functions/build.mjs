@@ -1,7 +1,7 @@
 // Bundles each function into dist/<name>/index.js, the one file its Lambda asset holds.
 import { build } from 'esbuild';
 
-const FUNCTIONS = ['release-instances'];
+const FUNCTIONS = ['release-instances', 'golden-requests'];
 
 for (const name of FUNCTIONS) {
   await build({
@@ -11,6 +11,7 @@ for (const name of FUNCTIONS) {
     platform: 'node',
     target: 'node22',
     minifySyntax: true,
+    minifyWhitespace: true,
     legalComments: 'none',
     logLevel: 'warning',
   });

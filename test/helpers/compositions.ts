@@ -2,12 +2,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { FargateModelService, GpuModelService, ModelSource } from '../../lib';
+import { FargateModelService, GoldenRequests, GpuModelService, ModelSource, Rollout } from '../../lib';
 
 /**
  * Apps that use the constructs the way a team does, in stacks of its own: what the composition
@@ -94,8 +95,47 @@ export function sideBySideApp(): App {
   return app;
 }
 
+export const SAMPLE_GOLDEN = path.join(__dirname, '..', '..', 'assets', 'sample-model', 'golden.jsonl');
+
+/**
+ * Every rollout strategy: canary with golden requests and linear on a platform stack's shared
+ * listener (test rules at their own priorities), and in a stack of their own with new load
+ * balancers, blue/green with golden requests on GPU capacity, canary on Fargate over HTTPS.
+ */
+export function rolloutsApp(): App {
+  const app = newApp();
+  const platform = new PlatformStack(app, 'Platform');
+  const shared = new Stack(app, 'SharedRollouts', { env: ENV });
+  new FargateModelService(shared, 'Iris', {
+    cluster: platform.cluster,
+    model: ModelSource.fromBucket(platform.modelBucket, 'iris/v3/model.joblib'),
+    existingListener: { listener: platform.listener, priority: 10, testPriority: 5, pathPrefix: '/models/iris' },
+    rollout: Rollout.canary({ percent: 5 }),
+    goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN),
+  });
+  new FargateModelService(shared, 'Wine', {
+    cluster: platform.cluster,
+    model: ModelSource.fromBucket(platform.modelBucket, 'wine/v1/model.joblib'),
+    existingListener: { listener: platform.listener, priority: 20, testPriority: 15, pathPrefix: '/models/wine' },
+    rollout: Rollout.linear(),
+  });
+  const own = new Stack(app, 'Rollouts', { env: ENV });
+  new GpuModelService(own, 'Resnet', {
+    model: ModelSource.fromS3Uri('s3://team-models/resnet/v2/'),
+    rollout: Rollout.blueGreen(),
+    goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN),
+  });
+  new FargateModelService(own, 'Digits', {
+    model: ModelSource.fromS3Uri('s3://team-models/digits/v5/model.joblib'),
+    rollout: Rollout.canary(),
+    certificate: acm.Certificate.fromCertificateArn(own, 'Cert', 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555'),
+  });
+  return app;
+}
+
 /** Every composition, by name. */
 export const COMPOSITIONS: Record<string, () => App> = {
   'a platform stack\'s VPC, cluster, listener and KMS bucket, used by two stacks of models': platformApp,
   'Fargate and GPU side by side on one cluster and one listener': sideBySideApp,
+  'every rollout strategy, on shared listeners and new load balancers, Fargate and GPU': rolloutsApp,
 };

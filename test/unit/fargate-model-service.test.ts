@@ -69,7 +69,11 @@ describe('defaults', () => {
       ],
       HealthCheck: { Command: ['CMD', 'python3', '-m', 'model_server.healthcheck'], Interval: 15, Timeout: 5, Retries: 3, StartPeriod: 300 },
     });
-    expect(envOf(server)).toEqual({ PORT: '8080', METRICS_PORT: '9090', MODEL_DIR: '/models', WORKERS: '1', GRACEFUL_TIMEOUT: '25', HEALTH_PATH: '/health' });
+    expect(envOf(server)).toEqual({
+      PORT: '8080', METRICS_PORT: '9090', MODEL_DIR: '/models', WORKERS: '1', GRACEFUL_TIMEOUT: '25', HEALTH_PATH: '/health',
+      // The model's version (no checksum given: its key), and the Service dimension and namespace of its EMF metrics.
+      MODEL_VERSION: 'iris/model.joblib', SERVICE_NAME: expect.stringMatching(/^Test-Model-[0-9A-F]{8}$/), EMF_NAMESPACE: 'CdkModelServing',
+    });
   });
 
   test('both containers log to one log group with a retention', () => {
@@ -190,7 +194,10 @@ test('size, storage, workers, port, health path, capacity, timeouts and logs are
   });
   template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '4096', Memory: '16384', EphemeralStorage: { SizeInGiB: 100 } });
   const server = containers(template).server;
-  expect(envOf(server)).toEqual({ PORT: '9000', METRICS_PORT: '9090', MODEL_DIR: '/models', WORKERS: '4', GRACEFUL_TIMEOUT: '55', HEALTH_PATH: '/ready', LOG_LEVEL: 'debug' });
+  expect(envOf(server)).toEqual({
+    PORT: '9000', METRICS_PORT: '9090', MODEL_DIR: '/models', WORKERS: '4', GRACEFUL_TIMEOUT: '55', HEALTH_PATH: '/ready', LOG_LEVEL: 'debug',
+    MODEL_VERSION: expect.any(String), SERVICE_NAME: expect.any(String), EMF_NAMESPACE: 'CdkModelServing',
+  });
   expect(server.StopTimeout).toBe(60);
   template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
     Port: 9000, HealthCheckPath: '/ready',

@@ -112,7 +112,7 @@ describe('defaults', () => {
     expect(services[0].DependsOn.filter((d: string) => /Cluster/.test(d))).toEqual(associations);
   });
 
-  test('the instance role has the ECS agent\'s permissions and nothing else: no logs or ECR actions on *', () => {
+  test('the instance role has the ECS agent\'s permissions and the CloudWatch agent\'s, nothing else: no logs or ECR actions on *', () => {
     const policies = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([id]) => id.includes('InstanceRole'));
     expect(policies).toHaveLength(1);
     const statements = policies[0][1].Properties.PolicyDocument.Statement.map((st: any) => [st.Action, st.Resource, st.Condition]);
@@ -120,6 +120,7 @@ describe('defaults', () => {
       [['ecs:RegisterContainerInstance', 'ecs:DeregisterContainerInstance', 'ecs:Submit*'], { 'Fn::GetAtt': [expect.stringMatching(/^ModelCluster/), 'Arn'] }, undefined],
       [['ecs:Poll', 'ecs:StartTelemetrySession'], '*', { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^ModelCluster/), 'Arn'] } } }],
       ['ecs:DiscoverPollEndpoint', '*', undefined],
+      ['cloudwatch:PutMetricData', '*', { StringEquals: { 'cloudwatch:namespace': 'CWAgent' } }],
     ]);
     template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
   });
