@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -8,7 +9,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { loadConfig } from '../../assets/model-fetcher/src/config';
 import { FETCHER_ENV, ModelContainerContract, SERVER_ENV } from '../../lib/container-contract';
 import { FargateModelService, GpuModelService, ModelSource, ServingImage } from '../../lib';
-import { requireServerPython, SYSTEM_PYTHON } from '../helpers/processes';
+import { freePort, requireServerPython, SYSTEM_PYTHON } from '../helpers/processes';
 import { containers, envOf } from '../helpers/stack';
 
 /**
@@ -43,7 +44,7 @@ class Recorder(dict):
         read.add(key)
         return super().get(key, default)
 s = Settings.from_env(Recorder())
-print(json.dumps({"read": sorted(read), "defaults": {"port": s.port, "metrics_port": s.metrics_port, "model_dir": s.model_dir, "health_path": s.health_path, "route_prefix": s.route_prefix}}))
+print(json.dumps({"read": sorted(read), "defaults": {"port": s.port, "metrics_port": s.metrics_port, "model_dir": s.model_dir, "health_path": s.health_path, "route_prefix": s.route_prefix, "emf_namespace": s.emf_namespace}}))
 `;
   return JSON.parse(execFileSync(SYSTEM_PYTHON, ['-c', script], { cwd: SERVER_DIR, encoding: 'utf8' }));
 }
@@ -97,6 +98,7 @@ test('the server\'s defaults are the contract\'s, and it reads every variable th
     model_dir: ModelContainerContract.MODEL_MOUNT_PATH,
     health_path: ModelContainerContract.DEFAULT_HEALTH_PATH,
     route_prefix: '',
+    emf_namespace: ModelContainerContract.METRICS_NAMESPACE,
   });
   for (const name of Object.values(SERVER_ENV)) expect(server.read).toContain(name);
 });
@@ -120,6 +122,25 @@ test('every variable in a synthesized task definition is one its container reads
   const all = new Set(envs.flatMap((e) => Object.keys(e)));
   for (const name of [...Object.values(SERVER_ENV), ...Object.values(FETCHER_ENV)]) expect([name, all.has(name)]).toEqual([name, true]);
 });
+
+test('a task that cannot start logs the markers the start-failure alarm counts: the fetcher\'s error line, the server\'s failed load', async () => {
+  const [fetcherMarker, serverMarker] = ModelContainerContract.START_FAILURE_MARKERS;
+  const fetcher = spawnSync(process.execPath, [path.join(ASSETS, 'model-fetcher', 'dist', 'fetcher.js')], {
+    env: { PATH: process.env.PATH!, MODEL_URI: 'https://example.com/model.joblib', MODEL_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'contract-')) },
+    encoding: 'utf8', timeout: 30_000,
+  });
+  expect(fetcher.status).not.toBe(0);
+  expect(fetcher.stderr).toContain(fetcherMarker);
+  requireServerPython();
+  const modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'contract-'));
+  fs.writeFileSync(path.join(modelDir, 'model.joblib'), 'not a pickle');
+  const server = spawnSync(SYSTEM_PYTHON, ['-m', 'model_server'], {
+    cwd: SERVER_DIR, encoding: 'utf8', timeout: 60_000,
+    env: { PATH: process.env.PATH!, HOST: '127.0.0.1', PORT: String(await freePort()), METRICS_PORT: String(await freePort()), WORKERS: '1', MODEL_DIR: modelDir },
+  });
+  expect(server.status).not.toBe(0);
+  expect(server.stdout + server.stderr).toContain(serverMarker);
+}, 90_000);
 
 test('nothing in the server reads the environment outside its settings (but the variables it sets for itself)', () => {
   const pkg = path.join(SERVER_DIR, 'model_server');
