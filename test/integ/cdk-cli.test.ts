@@ -83,6 +83,29 @@ test('cdk synth -c compute=gpu -c spot=true on a g5 with a prefix model: no cdk-
   expect(types).toContain('AWS::AutoScaling::AutoScalingGroup');
 }, 180_000);
 
+test('cdk synth -c rollout=canary -c goldenRequests=<file>: a canary with the golden-request hook, no cdk-nag errors, a clean cfn-lint', async () => {
+  const result = await cdkSynth('rollout=canary', 'goldenRequests=assets/sample-model/golden.jsonl', 'modelVersion=iris-2026-11');
+  expect(result.stderr).not.toMatch(/ERROR|Validation failed/);
+  expect(result.code).toBe(0);
+  expect(cfnLint(templatesIn(result.out))).toEqual([]);
+  const resources = Object.values<any>(template(result.out).Resources);
+  const service = resources.find((r) => r.Type === 'AWS::ECS::Service');
+  expect(service.Properties.DeploymentConfiguration).toMatchObject({ Strategy: 'CANARY', LifecycleHooks: [expect.objectContaining({ LifecycleStages: ['POST_TEST_TRAFFIC_SHIFT'] })] });
+  expect(resources.filter((r) => r.Type === 'AWS::ElasticLoadBalancingV2::TargetGroup')).toHaveLength(2);
+  const task = resources.find((r) => r.Type === 'AWS::ECS::TaskDefinition');
+  const server = task.Properties.ContainerDefinitions.find((c: any) => c.Name === 'server');
+  expect(server.Environment).toContainEqual({ Name: 'MODEL_VERSION', Value: 'iris-2026-11' });
+}, 180_000);
+
+test('cdk synth -c rollout=<unknown>, or golden requests on a rolling rollout, fail with the reason', async () => {
+  const unknown = await cdkSynth('rollout=shadow');
+  expect(unknown.code).not.toBe(0);
+  expect(unknown.stderr).toContain("'-c rollout' must be one of rolling, canary, linear, blueGreen, got 'shadow'");
+  const rolling = await cdkSynth('goldenRequests=assets/sample-model/golden.jsonl');
+  expect(rolling.code).not.toBe(0);
+  expect(rolling.stderr).toMatch(/invalid 'goldenRequests': are checked against the new tasks/);
+}, 360_000);
+
 test('cdk synth -c imageRepository=... adds the image repository stack, which the serving stack waits for and pushes to', async () => {
   const result = await cdkSynth('imageRepository=iris-model-server', 'modelVersion=iris-7');
   expect(result.stderr).not.toMatch(/ERROR|Validation failed/);

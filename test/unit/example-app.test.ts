@@ -44,6 +44,12 @@ test.each<[string, ModelServingExampleStackProps]>([
   ['GPU Spot capacity on a g5 with a prefix model', { compute: 'gpu', instanceType: 'g5.2xlarge', spot: true, modelUri: 's3://team-models/resnet/' }],
   ['public plain HTTP', { plainHttp: true }],
   ['public HTTPS', { certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' }],
+  ['a canary with golden requests', { rollout: 'canary', goldenRequests: path.join(__dirname, '..', '..', 'assets', 'sample-model', 'golden.jsonl') }],
+  ['blue/green with golden requests on GPU capacity over HTTPS', {
+    compute: 'gpu', rollout: 'blueGreen', goldenRequests: path.join(__dirname, '..', '..', 'assets', 'sample-model', 'golden.jsonl'),
+    certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc',
+  }],
+  ['a linear rollout', { rollout: 'linear' }],
 ])('the example app with %s has zero unacknowledged AwsSolutions findings', (_name, props) => {
   const { report, error } = nag(props);
   expect(describeViolations(report)).toEqual([]);
