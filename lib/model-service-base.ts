@@ -669,7 +669,7 @@ function defaultModelVersion(model: ModelSourceConfig): string {
     const canonical = JSON.stringify(Object.entries(model.manifest).sort(([a], [b]) => (a < b ? -1 : 1)));
     return createHash('sha256').update(canonical).digest('hex').slice(0, 12);
   }
-  return /^s3:\/\/[^/]+\/(.+)$/.exec(model.uri)?.[1] ?? 'unversioned';
+  return /^s3:\/\/[^/]+\/(.+?)\/*$/.exec(model.uri)?.[1] ?? 'unversioned';
 }
 
 /** The props whose value is not undefined, so they can override defaults with a spread. */

@@ -21,6 +21,8 @@ export interface ContainerSpec {
 export interface ModelTaskOptions {
   /** The SHA-256 the fetcher checks the model against. */
   readonly sha256?: string;
+  /** The service's modelVersion prop. */
+  readonly modelVersion?: string;
   /** A local model file or directory (ModelSource.fromAsset) instead of `modelUri`. */
   readonly modelPath?: string;
   /** A GpuModelService (the GPU image's task) instead of a FargateModelService. */
@@ -56,6 +58,7 @@ export function modelTask(modelUri: string, options: ModelTaskOptions = {}): Mod
       model: options.modelPath ? ModelSource.fromAsset(options.modelPath) : ModelSource.fromS3Uri(modelUri, { sha256: options.sha256 }),
       healthCheckPath: options.healthCheckPath,
       startupTimeout: options.startupTimeout,
+      modelVersion: options.modelVersion,
       existingListener: options.pathPrefix ? {
         listener: new elbv2.ApplicationLoadBalancer(stack, 'Shared', { vpc }).addListener('Http', { port: 80, defaultAction: elbv2.ListenerAction.fixedResponse(404) }),
         priority: 10,

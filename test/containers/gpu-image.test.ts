@@ -35,7 +35,7 @@ beforeAll(async () => {
   await s3.createBucket(BUCKET);
   for (const f of ['iris.pt', 'labels.json']) await s3.put(BUCKET, `iris-torch/${f}`, await fs.readFile(path.join(models, 'classifier', f)));
 
-  run = await TaskRun.create(modelTask(`s3://${BUCKET}/iris-torch/`, { gpu: true }));
+  run = await TaskRun.create(modelTask(`s3://${BUCKET}/iris-torch/`, { gpu: true, modelVersion: 'resnet-test' }));
   const fetched = await run.fetch(s3);
   expect(fetched.stderr).toBe('');
   expect(fetched.code).toBe(0);

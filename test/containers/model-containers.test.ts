@@ -66,8 +66,8 @@ describe('fetcher, then server, wired as the task definition wires them', () => 
     expect(probe.stdout).toMatch(/refused \/app\/x 30/);
   });
 
-  test('/health names the version the image was built with, and /predict answers as scikit-learn does', async () => {
-    expect((await server.get('/health')).body).toEqual({ status: 'ok', model_version: 'iris-test', n_features: 4 });
+  test('/health names the model version the task definition gives (the model\'s checksum), and /predict answers as scikit-learn does', async () => {
+    expect((await server.get('/health')).body).toEqual({ status: 'ok', model_version: modelSha.slice(0, 12), n_features: 4 });
     const expected = sklearnPredictions(SAMPLE_MODEL, ROWS);
     const batch = await server.post('/predict', JSON.stringify({ instances: ROWS }));
     expect(batch.status).toBe(200);

@@ -379,6 +379,9 @@ describe('the model version', () => {
     expect(version({})).toBe(sha.slice(0, 12));
     expect(version({ image: ServingImage.fromModelServer({ modelVersion: 'iris-2026-11' }) })).toBe('iris-2026-11');
     expect(version({ image: ServingImage.fromModelServer({ modelVersion: 'iris-2026-11' }), modelVersion: 'iris-v4' })).toBe('iris-v4');
+    // Without a checksum: the object's key, or the prefix without its slash.
+    expect(version({ model: ModelSource.fromS3Uri('s3://team-models/resnet/v2/') })).toBe('resnet/v2');
+    expect(version({ model: ModelSource.fromS3Uri('s3://team-models/iris/v3/model.joblib') })).toBe('iris/v3/model.joblib');
   });
 });
 

@@ -53,9 +53,13 @@ def observe_request(method: str, path_label: str, status: int, seconds: float) -
     histogram.observe(seconds)
 
 
-def observe_batch(requests: int, rows: int, seconds: float) -> None:
+def observe_batch(requests: int, rows: int) -> None:
+    """A micro-batch: how many requests and rows one model call served (BATCHING=true only)."""
     BATCH_REQUESTS.observe(requests)
     BATCH_ROWS.observe(rows)
+
+
+def observe_model_call(seconds: float) -> None:
     MODEL_SECONDS.observe(seconds)
 
 

@@ -87,10 +87,14 @@ class ModelServer(BaseApplication):
             emf.start()
             atexit.register(emf.stop)  # the last interval's line, when the worker stops
 
-        def on_batch(requests: int, rows: int, seconds: float) -> None:
-            metrics.observe_batch(requests, rows, seconds)
+        def on_call(requests: int, rows: int, seconds: float) -> None:
+            metrics.observe_model_call(seconds)
             if emf is not None:
                 emf.record_batch(rows, seconds)
+
+        def on_batch(requests: int, rows: int, seconds: float) -> None:
+            metrics.observe_batch(requests, rows)
+            on_call(requests, rows, seconds)
 
         def on_loaded(model, seconds: float) -> None:
             metrics.model_loaded(s.model_version, model.loader)
@@ -99,7 +103,7 @@ class ModelServer(BaseApplication):
 
         def make_predictor(model):
             if not s.batching:
-                return SerialPredictor(model.predict, on_batch=on_batch)
+                return SerialPredictor(model.predict, on_batch=on_call)
             return MicroBatcher(model.predict, max_rows=s.batch_max_rows, max_wait=s.batch_max_wait_ms / 1000,
                                 on_batch=on_batch)
 
