@@ -43,10 +43,17 @@ export function validateAlarmOptions(where: string, options: ModelAlarmsOptions)
 export class ModelAlarms extends Construct {
   /** Every alarm. */
   public readonly alarms: cloudwatch.Alarm[] = [];
-  /** The alarms that roll a deployment back. */
+  /** The alarms that roll a deployment back (none refers to the service). */
   public readonly deploymentAlarms: cloudwatch.Alarm[] = [];
+  /** Their names, known at synth. */
+  public readonly deploymentAlarmNames: string[] = [];
 
-  constructor(scope: Construct, id: string, metrics: ModelAlarmMetrics, options: ModelAlarmsOptions) {
+  /**
+   * @param namePrefix the alarms' names start with it (the service's unique metrics name). Named
+   * alarms read well in the console, and ECS's deployment configuration names them without
+   * referring to the alarm resources.
+   */
+  constructor(scope: Construct, id: string, namePrefix: string, metrics: ModelAlarmMetrics, options: ModelAlarmsOptions) {
     super(scope, id);
     const minutes = options.evaluationMinutes ?? 3;
     const errorRate = options.errorRatePercent ?? 5;
@@ -54,7 +61,9 @@ export class ModelAlarms extends Construct {
     const rollback = options.rollbackOnAlarm ?? true;
 
     const add = (alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string, extra: Partial<cloudwatch.CreateAlarmOptions> = {}, rollsBack = false) => {
+      const alarmName = `${namePrefix}-${alarmId}`;
       const alarm = new cloudwatch.Alarm(this, alarmId, {
+        alarmName,
         metric,
         threshold,
         evaluationPeriods: minutes,
@@ -66,7 +75,10 @@ export class ModelAlarms extends Construct {
       });
       if (options.alarmAction) alarm.addAlarmAction(options.alarmAction);
       this.alarms.push(alarm);
-      if (rollsBack && rollback) this.deploymentAlarms.push(alarm);
+      if (rollsBack && rollback) {
+        this.deploymentAlarms.push(alarm);
+        this.deploymentAlarmNames.push(alarmName);
+      }
       return alarm;
     };
 

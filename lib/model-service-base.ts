@@ -581,7 +581,7 @@ export abstract class ModelServiceBase extends Construct {
 
     const alarmOptions = this.props.alarms ?? {};
     if (alarmOptions.enabled ?? true) {
-      const alarms = new ModelAlarms(this, 'Alarms', {
+      const alarms = new ModelAlarms(this, 'Alarms', this.metricsServiceName, {
         targetErrorRate: this.metricErrorRate(),
         loadBalancerErrorRate: this.loadBalancer && ModelMetrics.rate(
           this.metrics.loadBalancerMetric('HTTPCode_ELB_5XX_Count', 'Sum'), this.metrics.loadBalancerMetric('RequestCount', 'Sum'), 'Load balancer 5xx rate (%)'),
@@ -597,8 +597,10 @@ export abstract class ModelServiceBase extends Construct {
         ...computeMetrics,
       }, alarmOptions);
       this.alarms.push(...alarms.alarms);
-      if (alarms.deploymentAlarms.length > 0) {
-        service.enableDeploymentAlarms(alarms.deploymentAlarms.map((a) => a.alarmName), { behavior: ecs.AlarmBehavior.ROLLBACK_ON_ALARM });
+      if (alarms.deploymentAlarmNames.length > 0) {
+        // By name, known at synth; the service is created after the alarms it watches.
+        service.enableDeploymentAlarms(alarms.deploymentAlarmNames, { behavior: ecs.AlarmBehavior.ROLLBACK_ON_ALARM });
+        service.node.addDependency(...alarms.deploymentAlarms);
       }
     }
 

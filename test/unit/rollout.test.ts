@@ -76,13 +76,15 @@ describe.each(['fargate', 'gpu'] as const)('on %s', (compute) => {
         Alarms: {
           Enable: true,
           Rollback: true,
-          AlarmNames: [
-            { Ref: logicalId(template, 'AWS::CloudWatch::Alarm', 'TargetErrorRate') },
-            { Ref: logicalId(template, 'AWS::CloudWatch::Alarm', 'P99Latency') },
-            { Ref: logicalId(template, 'AWS::CloudWatch::Alarm', 'ModelStartFailures') },
-          ],
+          AlarmNames: [expect.stringMatching(/^Test-Model-[0-9A-F]{8}-TargetErrorRate$/), expect.stringMatching(/-P99Latency$/), expect.stringMatching(/-ModelStartFailures$/)],
         },
       });
+      // Named alarms, which the service waits for.
+      for (const id of ['TargetErrorRate', 'P99Latency', 'ModelStartFailures']) {
+        const alarmId = logicalId(template, 'AWS::CloudWatch::Alarm', id);
+        expect(template.findResources('AWS::CloudWatch::Alarm')[alarmId].Properties.AlarmName).toMatch(new RegExp(`^Test-Model-[0-9A-F]{8}-${id}$`));
+        expect(service.DependsOn).toContain(alarmId);
+      }
       expect(service.Properties.LoadBalancers).toHaveLength(1);
       expect(service.Properties.LoadBalancers[0].AdvancedConfiguration).toBeUndefined();
     });
