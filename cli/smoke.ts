@@ -132,7 +132,7 @@ function parsePayload(payload: string, where: string): any {
 /** Polls the health path until it answers 200, within the timeout; returns its JSON body, if any. */
 async function waitForHealth(url: string, o: { timeout: number; interval: number; requestTimeout: number }): Promise<any> {
   const deadline = Date.now() + o.timeout * 1000;
-  let last = 'no answer yet';
+  let last: string;
   for (;;) {
     const left = deadline - Date.now();
     try {

@@ -44,7 +44,7 @@ export function parseGoldenFile(text: string): GoldenCase[] {
     try {
       entry = JSON.parse(line);
     } catch (err) {
-      throw new Error(`${where}: not JSON (${(err as Error).message})`);
+      throw new Error(`${where}: not JSON (${(err as Error).message})`, { cause: err });
     }
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new Error(`${where}: must be a JSON object`);
     if (typeof entry.request !== 'object' || entry.request === null) throw new Error(`${where}: needs "request", the body to POST to /predict`);

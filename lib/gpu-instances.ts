@@ -7,8 +7,7 @@ export interface GpuInstanceSpec {
   readonly memoryGiB: number;
 }
 
-const SIZES = ['xlarge', '2xlarge', '4xlarge', '8xlarge', '12xlarge', '16xlarge', '24xlarge', '48xlarge', 'metal'] as const;
-type Size = typeof SIZES[number];
+type Size = 'xlarge' | '2xlarge' | '4xlarge' | '8xlarge' | '12xlarge' | '16xlarge' | '24xlarge' | '48xlarge' | 'metal';
 type Row = [gpus: number, vcpus: number, memoryGiB: number];
 
 /** GPUs, vCPUs and memory of each size: g4dn has NVIDIA T4s, g5 A10Gs, g6 L4s. */

@@ -88,6 +88,6 @@ export function requireWrk(): void {
     execFileSync('wrk', ['--version'], { stdio: 'pipe' });
   } catch (err: any) {
     // wrk --version exits 1 after printing its version; only a missing binary is a problem.
-    if (err.code === 'ENOENT') throw new Error("wrk is not installed: 'apt-get install -y wrk' (.ci/run does this)");
+    if (err.code === 'ENOENT') throw new Error("wrk is not installed: 'apt-get install -y wrk' (.ci/run does this)", { cause: err });
   }
 }

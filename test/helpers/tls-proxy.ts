@@ -22,7 +22,7 @@ export class TlsProxy {
       execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
         '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'pipe', timeout: 30_000 });
     } catch (err) {
-      throw new Error(`openssl could not make a test certificate (apt-get install -y openssl): ${(err as Error).message}`);
+      throw new Error(`openssl could not make a test certificate (apt-get install -y openssl): ${(err as Error).message}`, { cause: err });
     }
     const upstream = new URL(target);
     let proxy: TlsProxy;

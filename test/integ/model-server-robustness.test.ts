@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -108,7 +108,6 @@ end
       }
     })();
     const out = await new Promise<string>((resolve, reject) => {
-      const { execFile } = require('node:child_process');
       execFile('wrk', ['-t2', '-c64', `-d${LOAD_SECONDS}s`, '--timeout', '5s', '-s', script, `${server.url}/predict`],
         { timeout: (LOAD_SECONDS + 30) * 1000 }, (err: Error | null, stdout: string) => (err ? reject(err) : resolve(stdout)));
     });

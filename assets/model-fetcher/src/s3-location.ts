@@ -43,6 +43,7 @@ export function formatS3Uri(bucket: string, key: string): string {
  * with a newline in it must not forge a second line in the fetcher's output.
  */
 export function escapeForLog(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is escaped
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\\]/g, (c) => {
     if (c === '\\') return '\\\\';
     if (c === '\n') return '\\n';

@@ -55,8 +55,9 @@ class ModelApp:
         label = route[1] if route else "other"
         try:
             if route is None:
-                raise NotFound(f"no route {path}: GET /metrics" if on_metrics_port else
-                               f"no route {path}: POST {self.settings.route('/predict')} or GET {self.settings.route(self.settings.health_path)}")
+                routes = "GET /metrics" if on_metrics_port else \
+                    f"POST {self.settings.route('/predict')} or GET {self.settings.route(self.settings.health_path)}"
+                raise NotFound(f"no route {path}: {routes}")
             if method != route[0]:
                 raise MethodNotAllowed(f"{method} is not allowed on {path}; use {route[0]}", route[0])
             status, size = await route[2](scope, receive, send)
@@ -81,7 +82,8 @@ class ModelApp:
         state = self.state
         model = state.model or await state.wait(self.settings.load_wait_seconds)
         if model is None:
-            raise NotReady(f"the model is not loaded yet; retry when GET {self.settings.route(self.settings.health_path)} answers 200")
+            health = self.settings.route(self.settings.health_path)
+            raise NotReady(f"the model is not loaded yet; retry when GET {health} answers 200")
         content_type = header(scope, b"content-type")
         mimetype = content_type.split(b";", 1)[0].strip().lower() if content_type else b""
         if mimetype != b"application/json":
@@ -119,4 +121,3 @@ class ModelApp:
     async def prometheus_metrics(self, scope: Scope, receive: Receive, send: Send) -> Tuple[int, int]:
         text, content_type = metrics.render()
         return 200, await send_bytes(send, 200, text, content_type=content_type.encode())
-

@@ -42,7 +42,7 @@ def parse_json(body: bytes) -> Any:
     except ClientError:
         raise
     except RecursionError:
-        raise ClientError("request body is nested too deeply: send {\"features\": [...]} or {\"instances\": [[...], ...]}") from None
+        raise ClientError('request body is nested too deeply: send {"features": [...]} or {"instances": [[...], ...]}') from None
     except (ValueError, UnicodeDecodeError) as err:
         raise ClientError(f"request body is not valid JSON: {err}") from None
 

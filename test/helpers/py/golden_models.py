@@ -3,8 +3,14 @@
 - broken/model.joblib: the sample pipeline with a corrupted coefficient matrix (every predict fails);
 - slow/slow.pt (+ labels.json): a TorchScript iris "classifier" whose forward pass takes about 1 s.
 """
-import json, os, sys, time
-import joblib, numpy as np, torch
+import json
+import os
+import sys
+import time
+
+import joblib
+import numpy as np
+import torch
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
 
@@ -13,7 +19,8 @@ iris = load_iris()
 labels = np.asarray(iris.target_names)[iris.target]
 
 os.makedirs(os.path.join(out, "disagrees"))
-joblib.dump(DummyClassifier(strategy="constant", constant="setosa").fit(iris.data, labels), os.path.join(out, "disagrees", "model.joblib"))
+setosa = DummyClassifier(strategy="constant", constant="setosa").fit(iris.data, labels)
+joblib.dump(setosa, os.path.join(out, "disagrees", "model.joblib"))
 
 broken = joblib.load(sample)
 broken[-1].coef_ = broken[-1].coef_[:, :2]  # 2 coefficients per class for 4 features
@@ -40,7 +47,9 @@ probe = torch.jit.script(Slow(1000))
 with torch.inference_mode():
     for _ in range(3):  # TorchScript optimizes on the first runs: time a warm one
         probe(torch.zeros(1, 4))
-    t = time.perf_counter(); probe(torch.zeros(1, 4)); per_step = (time.perf_counter() - t) / 1000
+    t = time.perf_counter()
+    probe(torch.zeros(1, 4))
+    per_step = (time.perf_counter() - t) / 1000
 os.makedirs(os.path.join(out, "slow"))
 torch.jit.script(Slow(max(1000, int(1.0 / per_step)))).save(os.path.join(out, "slow", "slow.pt"))
 json.dump(["setosa", "versicolor", "virginica"], open(os.path.join(out, "slow", "labels.json"), "w"))

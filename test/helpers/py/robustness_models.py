@@ -1,12 +1,20 @@
 """Writes the model server robustness suite's models (see trainRobustnessModels)."""
-import io, os, sys, time, joblib, sklearn, torch
+import io
+import os
+import sys
+import time
+
+import joblib
+import sklearn
+import torch
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 out = sys.argv[1]
 X, y = load_iris(return_X_y=True)
 
 forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
-buf = io.BytesIO(); joblib.dump(forest, buf)
+buf = io.BytesIO()
+joblib.dump(forest, buf)
 version = sklearn.__version__.encode()
 other = b"0.0.0"[:len(version)].ljust(len(version), b"0")
 stale = buf.getvalue().replace(version, other)
@@ -21,20 +29,26 @@ try:
 except ImportError:
     pass
 
+
 class Slow(torch.nn.Module):
     steps: int
+
     def __init__(self, steps: int):
         super().__init__()
         self.steps = steps
         self.w = torch.nn.Parameter(torch.eye(256) * 0.5)
+
     def forward(self, x):
         h = torch.zeros(x.shape[0], 256) + x.sum()
         for _ in range(self.steps):
             h = torch.tanh(h @ self.w + 0.1)
         return h[:, :3]
 
+
 module = torch.jit.script(Slow(1000))
 with torch.inference_mode():
-    t = time.perf_counter(); module(torch.zeros(1, 4)); per_step = (time.perf_counter() - t) / 1000
+    t = time.perf_counter()
+    module(torch.zeros(1, 4))
+    per_step = (time.perf_counter() - t) / 1000
 os.makedirs(os.path.join(out, "slow-torch"))
 torch.jit.script(Slow(max(1000, int(2.0 / per_step)))).save(os.path.join(out, "slow-torch", "slow.pt"))
