@@ -13,7 +13,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort, requireServerPython, requireWrk, SYSTEM_PYTHON } from '../test/helpers/processes';
+import { freePort, requireServerPython, requireWrk, SYSTEM_PYTHON } from '../scripts/processes';
+import { waitForHttp } from '../scripts/wait-for-http';
 import { treeRssKiB } from '../scripts/process-memory';
 import { wrkPredict, WrkResult } from './wrk';
 
@@ -34,18 +35,6 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function waitHealthy(url: string, child: ReturnType<typeof spawn>, log: () => string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${log()}`);
-    try {
-      if ((await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) })).status === 200) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`server never became healthy:\n${log()}`);
-}
-
 async function start(name: string, command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, port: number, logFile: string): Promise<Server> {
   // Output goes to a file, not a pipe: wrk runs synchronously, and a server blocked on a full
   // pipe (the seed and this server log every request) would measure the pipe, not the server.
@@ -53,7 +42,7 @@ async function start(name: string, command: string, args: string[], cwd: string,
   const child = spawn(command, args, { cwd, env, stdio: ['ignore', out, out] });
   fs.closeSync(out);
   const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url, child, () => fs.readFileSync(logFile, 'utf8').slice(-4000));
+  await waitForHttp(`${url}/health`, { alive: () => child.exitCode === null, describe: () => fs.readFileSync(logFile, 'utf8').slice(-4000) });
   return {
     name,
     url,

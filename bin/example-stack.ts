@@ -1,12 +1,12 @@
-import * as path from 'node:path';
 import { Stack, StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
+import { SAMPLE_MODEL_FILE } from '../lib/asset-paths';
 import { FargateModelService, GoldenRequests, GpuModelService, ModelServiceBase, ModelSource, Rollout, ServingImage } from '../lib';
 
 /** The sample model shipped with the library: an iris classifier. */
-export const SAMPLE_MODEL = path.join(__dirname, '..', 'assets', 'sample-model', 'iris.joblib');
+export const SAMPLE_MODEL = SAMPLE_MODEL_FILE;
 
 export interface ModelServingExampleStackProps extends StackProps {
   /**

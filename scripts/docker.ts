@@ -1,37 +1,19 @@
-import { spawn, SpawnOptions } from 'node:child_process';
+import { run, RunOptions as ProcessOptions, RunResult } from './processes';
 import { ContainerSpec } from './task-containers';
 
 /** Every container and volume these tools create carries this label, so cleanup finds them all. */
 export const LABEL = 'cdk-model-serving.run';
 
-export interface CommandResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CommandResult = RunResult;
 
-/** Runs `docker ...` to completion, bounded by `timeoutMs`. */
-export function docker(args: string[], options: SpawnOptions & { timeoutMs?: number; onOutput?: (chunk: string) => void } = {}): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('docker', args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => {
-      stdout += d;
-      options.onOutput?.(String(d));
-    });
-    child.stderr!.on('data', (d) => {
-      stderr += d;
-      options.onOutput?.(String(d));
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
-    child.on('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new Error("the docker CLI is not installed: 'apt-get install -y docker.io'") : err));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** Runs `docker ...` to completion, bounded by `timeoutMs` (default two minutes). */
+export async function docker(args: string[], options: ProcessOptions = {}): Promise<CommandResult> {
+  try {
+    return await run('docker', args, { timeoutMs: 120_000, ...options });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error("the docker CLI is not installed: 'apt-get install -y docker.io'", { cause: err });
+    throw err;
+  }
 }
 
 /** Like docker(), but throws with docker's own message when it fails. */

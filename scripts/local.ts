@@ -19,6 +19,7 @@ import { buildImage, createVolumes, docker, dockerOk, removeRun, requireDockerEn
 import { LocalS3 } from './local-s3';
 import { freePort } from './net';
 import { modelTask } from './task-containers';
+import { waitForHttp } from './wait-for-http';
 
 const ROOT = path.join(__dirname, '..');
 const BUCKET = 'local-models';
@@ -147,17 +148,19 @@ async function main(): Promise<number> {
     logs.stderr!.on('data', (d) => toOut(String(d)));
 
     const url = `http://127.0.0.1:${options.port}`;
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      if (stopped) return stopped;
-      const state = JSON.parse(await dockerOk(['inspect', id]))[0].State;
-      if (!state.Running) throw new Error(`the server container exited with code ${state.ExitCode}`);
-      try {
-        if ((await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) })).status === 200) break;
-      } catch { /* starting */ }
-      if (Date.now() > deadline) throw new Error('the server did not become healthy within 120 s');
-      await new Promise((r) => setTimeout(r, 300));
-    }
+    let exitCode: number | undefined;
+    await waitForHttp(`${url}/health`, {
+      timeoutMs: 120_000, intervalMs: 300,
+      alive: async () => {
+        const state = JSON.parse(await dockerOk(['inspect', id]))[0].State;
+        if (!state.Running) exitCode = state.ExitCode;
+        return !stopped && state.Running;
+      },
+      describe: () => (exitCode === undefined ? 'the run was stopped' : `the server container exited with code ${exitCode}`),
+    }).catch((err) => {
+      if (!stopped) throw err;
+    });
+    if (stopped) return stopped;
     say(`serving at ${url}: try  curl -X POST ${url}/predict -H 'content-type: application/json' -d '{"features": [...]}'`);
     say(`Prometheus metrics at http://127.0.0.1:${metricsPort}/metrics`);
     say('Ctrl-C stops and removes everything this run started');

@@ -13,14 +13,13 @@ import { errorLine, requireBuiltCli, runCli } from '../helpers/cli';
 import { ACCOUNT, ASSUMED_ACCESS_KEY, EmulatedEcr } from '../helpers/emulated-ecr';
 import { LocalRegistry } from '../helpers/registry';
 import { LocalS3 } from '../helpers/s3-server';
+import { SAMPLE_MODEL } from '../../scripts/sample-model';
 
 /**
  * `cdk-model-serving publish` on a real synthesized app: the real cdk-assets builds the real
  * images with the real Docker engine and pushes them to a real registry on 127.0.0.1, and uploads
  * the file assets to a real S3-compatible server. Only the ECR and STS APIs are emulated.
  */
-const ROOT = path.join(__dirname, '..', '..');
-const SAMPLE_MODEL = path.join(ROOT, 'assets', 'sample-model', 'iris.joblib');
 const REPO = 'iris-model-server';
 const REGION = 'us-east-1';
 const ASSETS_BUCKET = `cdk-hnb659fds-assets-${ACCOUNT}-${REGION}`;

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { dockerOk, requireDockerEngine } from '../../scripts/docker';
 import { modelTask } from '../../scripts/task-containers';
 import { buildFetcherImage, buildGpuServerImage, hygiene, IMAGES, ServerContainer, TaskRun } from '../helpers/containers';
-import { requireServerPython } from '../helpers/processes';
+import { requireServerPython } from '../../scripts/processes';
 import { torchOutputs, trainTorchModels } from '../helpers/python-models';
 import { LocalS3 } from '../helpers/s3-server';
 

@@ -4,13 +4,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { docker } from '../../scripts/docker';
 import { ensureBaseImage } from '../helpers/base-images';
-import { Background, freePort, run } from '../helpers/processes';
+import { Background, freePort, run } from '../../scripts/processes';
 import { http } from '../helpers/model-server';
+import { SAMPLE_MODEL } from '../../scripts/sample-model';
 
 /** `npm run local` as a user runs it, on this machine's CI base images. */
 const ROOT = path.join(__dirname, '..', '..');
 const TS_NODE = path.join(ROOT, 'node_modules', '.bin', 'ts-node');
-const SAMPLE_MODEL = path.join(ROOT, 'assets', 'sample-model', 'iris.joblib');
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {

@@ -5,16 +5,16 @@ import * as path from 'node:path';
 import { docker, dockerOk, requireDockerEngine } from '../../scripts/docker';
 import { modelTask } from '../../scripts/task-containers';
 import { buildFetcherImage, buildServerImage, hygiene, IMAGES, ServerContainer, TaskRun } from '../helpers/containers';
-import { requireServerPython } from '../helpers/processes';
+import { requireServerPython } from '../../scripts/processes';
 import { sklearnPredictions, trainTorchModels } from '../helpers/python-models';
 import { LocalS3 } from '../helpers/s3-server';
+import { SAMPLE_MODEL } from '../../scripts/sample-model';
 
 /**
  * The real Dockerfiles, built and run the way the ECS task definition wires them: the fetcher
  * writes the model into a volume and exits, then the server mounts it read-only, both as the
  * task definition's user, on read-only root filesystems, with its environment.
  */
-const SAMPLE_MODEL = path.join(__dirname, '..', '..', 'assets', 'sample-model', 'iris.joblib');
 const BUCKET = 'models';
 const ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]];
 

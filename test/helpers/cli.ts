@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { run, RunResult } from './processes';
+import { run, RunResult } from '../../scripts/processes';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'cli', 'main.js');

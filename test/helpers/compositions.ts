@@ -9,6 +9,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { FargateModelService, GoldenRequests, GpuModelService, ModelSource, Rollout } from '../../lib';
+import { SAMPLE_GOLDEN } from '../../scripts/sample-model';
 
 /**
  * Apps that use the constructs the way a team does, in stacks of its own: what the composition
@@ -94,8 +95,6 @@ export function sideBySideApp(): App {
   });
   return app;
 }
-
-export const SAMPLE_GOLDEN = path.join(__dirname, '..', '..', 'assets', 'sample-model', 'golden.jsonl');
 
 /**
  * Every rollout strategy: canary with golden requests and linear on a platform stack's shared

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { buildImage, createVolumes, docker, dockerOk, removeRun, runArgs } from '../../scripts/docker';
 import { ModelTask } from '../../scripts/task-containers';
 import { ensureBaseImage } from './base-images';
-import { freePort } from './processes';
+import { freePort } from '../../scripts/processes';
+import { waitForHttp } from '../../scripts/wait-for-http';
 import { LocalS3 } from './s3-server';
 
 /**
@@ -108,16 +109,14 @@ export class ServerContainer {
   }
 
   async waitForStatus(routePath: string, status: number, timeoutMs = 90_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      try {
-        if ((await fetch(`${this.url}${routePath}`, { signal: AbortSignal.timeout(2000) })).status === status) return;
-      } catch { /* starting */ }
-      if (!(await this.inspect()).State.Running) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    const logs = await docker(['logs', this.id]);
-    throw new Error(`${routePath} on the server container never answered ${status}:\n${logs.stdout}${logs.stderr}`);
+    await waitForHttp(`${this.url}${routePath}`, {
+      status, timeoutMs, intervalMs: 250,
+      alive: async () => (await this.inspect()).State.Running,
+      describe: async () => {
+        const logs = await docker(['logs', this.id]);
+        return `the server container's log:\n${logs.stdout}${logs.stderr}`;
+      },
+    });
   }
 
   /** Waits for the image's own HEALTHCHECK to call the container healthy. */

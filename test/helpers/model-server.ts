@@ -1,5 +1,6 @@
 import * as path from 'node:path';
-import { Background, freePort, SYSTEM_PYTHON } from './processes';
+import { Background, freePort, SYSTEM_PYTHON } from '../../scripts/processes';
+import { waitForHttp } from '../../scripts/wait-for-http';
 
 export const MODEL_SERVER_DIR = path.join(__dirname, '..', '..', 'assets', 'model-server');
 
@@ -33,20 +34,12 @@ export class ModelServerProcess {
 
   /** Polls the health route until it answers `status` (bounded); fails with the server's output otherwise. */
   async waitForHealth(status = 200, timeoutMs = 20_000, healthPath = '/health'): Promise<HttpResult> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < deadline) {
-      if (this.process.exitCode !== undefined) break;
-      try {
-        const result = await http(`${this.url}${healthPath}`);
-        if (result.status === status) return result;
-        last = result.status;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`${healthPath} never answered ${status} (last: ${String(last)}); server output:\n${this.process.output}`);
+    const text = await waitForHttp(`${this.url}${healthPath}`, {
+      status, timeoutMs, intervalMs: 100,
+      alive: () => this.process.exitCode === undefined,
+      describe: () => `server output:\n${this.process.output}`,
+    });
+    return { status, body: JSON.parse(text), contentType: 'application/json' };
   }
 
   predict(body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<HttpResult> {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { SYSTEM_PYTHON } from './processes';
+import { SYSTEM_PYTHON } from '../../scripts/processes';
 
 /**
  * Trains the models the server tests use, with the real scikit-learn, and writes them to `dir`:

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MANIFEST_TYPES } from '../../cli/publish';
-import { Background, freePort } from './processes';
+import { Background, freePort } from '../../scripts/processes';
 
 /**
  * A real Docker registry (Debian's `docker-registry`, the CNCF distribution server) on 127.0.0.1,

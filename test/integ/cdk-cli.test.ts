@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cfnLint, requireCfnLint, templatesIn } from '../helpers/cfn-lint';
-import { run } from '../helpers/processes';
+import { run } from '../../scripts/processes';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CDK = path.join(ROOT, 'node_modules', '.bin', 'cdk');

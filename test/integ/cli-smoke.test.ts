@@ -5,15 +5,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { errorLine, requireBuiltCli, runCli } from '../helpers/cli';
 import { ModelServerProcess } from '../helpers/model-server';
-import { freePort, requireServerPython } from '../helpers/processes';
+import { freePort, requireServerPython } from '../../scripts/processes';
 import { trainTestModels } from '../helpers/python-models';
+import { SAMPLE_MODEL } from '../../scripts/sample-model';
 
 /**
  * `cdk-model-serving smoke` against the real model server on 127.0.0.1 (healthy, still loading,
  * refusing a request), and against a stand-in that answers /predict in the wrong shape, which the
  * real server never does.
  */
-const SAMPLE_MODEL = path.join(__dirname, '..', '..', 'assets', 'sample-model', 'iris.joblib');
 let workDir: string;
 let iris: ModelServerProcess;
 

@@ -9,8 +9,9 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { loadConfig } from '../../assets/model-fetcher/src/config';
 import { FETCHER_ENV, ModelContainerContract, SERVER_ENV } from '../../lib/container-contract';
 import { FargateModelService, GpuModelService, ModelSource, ServingImage } from '../../lib';
-import { freePort, requireServerPython, SYSTEM_PYTHON } from '../helpers/processes';
+import { freePort, requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { containers, envOf } from '../helpers/stack';
+import { SAMPLE_MODEL_DIR } from '../../scripts/sample-model';
 
 /**
  * The container contract, held from both sides: what the constructs define (lib/container-contract.ts)
@@ -69,7 +70,7 @@ function synthesizedEnvironments(): Array<Record<string, unknown>> {
   const vpc = new ec2.Vpc(stack, 'Vpc');
   const listener = new elbv2.ApplicationLoadBalancer(stack, 'Alb', { vpc }).addListener('Http', { port: 80, defaultAction: elbv2.ListenerAction.fixedResponse(404) });
   new FargateModelService(stack, 'Cpu', {
-    vpc, model: ModelSource.fromAsset(path.join(ASSETS, 'sample-model')),
+    vpc, model: ModelSource.fromAsset(SAMPLE_MODEL_DIR),
     existingListener: { listener, priority: 1, pathPrefix: '/models/iris' },
   });
   new GpuModelService(stack, 'Gpu', { vpc, model: ModelSource.fromS3Uri('s3://team-models/resnet/model.pt', { sha256: 'a'.repeat(64) }) });

@@ -6,8 +6,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EmulatedLoadBalancer } from '../helpers/emulated-load-balancer';
 import { ModelServerProcess } from '../helpers/model-server';
-import { requireServerPython, run, SYSTEM_PYTHON } from '../helpers/processes';
+import { requireServerPython, run, SYSTEM_PYTHON } from '../../scripts/processes';
 import { LocalS3 } from '../helpers/s3-server';
+import { SAMPLE_GOLDEN, SAMPLE_MODEL } from '../../scripts/sample-model';
 
 /**
  * The golden-request lifecycle hook as Lambda runs it (the bundle `npm run build` makes, in a
@@ -19,8 +20,6 @@ import { LocalS3 } from '../helpers/s3-server';
  */
 const ROOT = path.join(__dirname, '..', '..');
 const BUNDLE = path.join(ROOT, 'assets', 'functions', 'dist', 'golden-requests', 'index.js');
-const SAMPLE_MODEL = path.join(ROOT, 'assets', 'sample-model', 'iris.joblib');
-const SAMPLE_GOLDEN = path.join(ROOT, 'assets', 'sample-model', 'golden.jsonl');
 const LISTENER_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/models/50dc6c495c0c9188/f2f7dc8efc522ab2';
 const LOAD_BALANCER_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/models/50dc6c495c0c9188';
 

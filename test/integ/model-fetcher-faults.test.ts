@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BUCKET_REGION, Fault, FaultProxy } from '../helpers/fault-proxy';
-import { run, RunResult } from '../helpers/processes';
+import { run, RunResult } from '../../scripts/processes';
 import { LocalS3 } from '../helpers/s3-server';
 import { TlsProxy } from '../helpers/tls-proxy';
 

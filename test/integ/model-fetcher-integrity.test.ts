@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { modelTask } from '../../scripts/task-containers';
 import { FaultProxy } from '../helpers/fault-proxy';
-import { Background, run, RunResult } from '../helpers/processes';
+import { Background, run, RunResult } from '../../scripts/processes';
 import { S3RewriteProxy } from '../helpers/s3-rewrite-proxy';
 import { LocalS3 } from '../helpers/s3-server';
 

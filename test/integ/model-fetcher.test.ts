@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { run, RunResult } from '../helpers/processes';
+import { run, RunResult } from '../../scripts/processes';
 import { LocalS3 } from '../helpers/s3-server';
 
 const FETCHER = path.join(__dirname, '..', '..', 'assets', 'model-fetcher', 'dist', 'fetcher.js');

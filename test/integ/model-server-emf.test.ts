@@ -3,14 +3,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { emfViolations } from '../helpers/emf-spec';
 import { http, ModelServerProcess } from '../helpers/model-server';
-import { requireServerPython } from '../helpers/processes';
+import { requireServerPython } from '../../scripts/processes';
+import { SAMPLE_MODEL } from '../../scripts/sample-model';
 
 /**
  * The server's CloudWatch Embedded Metric Format lines, under concurrent load on two workers:
  * every line meets the EMF specification, the counts add up to what was sent, the rate is bounded
  * by the interval, and the model version names the metrics, /health and /metrics alike.
  */
-const SAMPLE_MODEL = path.join(__dirname, '..', '..', 'assets', 'sample-model', 'iris.joblib');
 const GOOD = 1200;
 const BAD = 37;
 const CONCURRENCY = 24;

@@ -4,13 +4,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { http, ModelServerProcess } from '../helpers/model-server';
-import { requireServerPython, SYSTEM_PYTHON } from '../helpers/processes';
+import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
+import { SAMPLE_MODEL } from '../../scripts/sample-model';
 
 /**
  * The routes a construct setting moves (ROUTE_PREFIX for a service behind a path rule,
  * HEALTH_PATH), and a 413 that every client can read, driven by Python's own http.client.
  */
-const SAMPLE_MODEL = path.join(__dirname, '..', '..', 'assets', 'sample-model', 'iris.joblib');
 const ROW = [5.1, 3.5, 1.4, 0.2];
 let modelDir: string;
 

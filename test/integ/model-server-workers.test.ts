@@ -4,14 +4,14 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelServerProcess } from '../helpers/model-server';
-import { requireServerPython, SYSTEM_PYTHON } from '../helpers/processes';
+import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
+import { SAMPLE_MODEL } from '../../scripts/sample-model';
 
 /**
  * One model copy per GPU: gunicorn gives each worker a slot, and the worker in slot i sees only
  * GPU i % GPU_COUNT (CUDA_VISIBLE_DEVICES, set before PyTorch loads). Tested without a GPU, on
  * what each worker reports, and on a worker killed and replaced.
  */
-const SAMPLE_MODEL = path.join(__dirname, '..', '..', 'assets', 'sample-model', 'iris.joblib');
 const SERVER_DIR = path.join(__dirname, '..', '..', 'assets', 'model-server');
 let modelDir: string;
 

@@ -2,10 +2,10 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { http, ModelServerProcess } from '../helpers/model-server';
-import { requireServerPython } from '../helpers/processes';
+import { requireServerPython } from '../../scripts/processes';
 import { sklearnPredictions, trainTestModels } from '../helpers/python-models';
+import { SAMPLE_MODEL } from '../../scripts/sample-model';
 
-const SAMPLE_MODEL = path.join(__dirname, '..', '..', 'assets', 'sample-model', 'iris.joblib');
 const IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [6.3, 2.9, 5.6, 1.8]];
 const MAX_BODY_BYTES = 4096;
 

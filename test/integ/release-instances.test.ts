@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { EmulatedAutoScaling } from '../helpers/emulated-autoscaling';
-import { run } from '../helpers/processes';
+import { run } from '../../scripts/processes';
 
 /**
  * The GPU service's release function, as Lambda runs it (the bundle `npm run build` makes, in a

@@ -6,6 +6,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ModelServingExampleStack, ModelServingExampleStackProps } from '../../bin/example-stack';
+import { SAMPLE_GOLDEN, SAMPLE_MODEL_DIR } from '../../scripts/sample-model';
 
 interface NagReport {
   readonly conclusion: string;
@@ -39,14 +40,14 @@ function describeViolations(report?: NagReport): string[] {
 test.each<[string, ModelServingExampleStackProps]>([
   ['the sample model', {}],
   ['a model already in S3 (a prefix)', { modelUri: 's3://team-models/iris/v3/' }],
-  ['a model directory', { modelPath: path.join(__dirname, '..', '..', 'assets', 'sample-model') }],
+  ['a model directory', { modelPath: SAMPLE_MODEL_DIR }],
   ['GPU capacity', { compute: 'gpu' }],
   ['GPU Spot capacity on a g5 with a prefix model', { compute: 'gpu', instanceType: 'g5.2xlarge', spot: true, modelUri: 's3://team-models/resnet/' }],
   ['public plain HTTP', { plainHttp: true }],
   ['public HTTPS', { certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' }],
-  ['a canary with golden requests', { rollout: 'canary', goldenRequests: path.join(__dirname, '..', '..', 'assets', 'sample-model', 'golden.jsonl') }],
+  ['a canary with golden requests', { rollout: 'canary', goldenRequests: SAMPLE_GOLDEN }],
   ['blue/green with golden requests on GPU capacity over HTTPS', {
-    compute: 'gpu', rollout: 'blueGreen', goldenRequests: path.join(__dirname, '..', '..', 'assets', 'sample-model', 'golden.jsonl'),
+    compute: 'gpu', rollout: 'blueGreen', goldenRequests: SAMPLE_GOLDEN,
     certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc',
   }],
   ['a linear rollout', { rollout: 'linear' }],

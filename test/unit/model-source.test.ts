@@ -8,8 +8,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { FargateModelService, ModelSource } from '../../lib';
 import { containers, envOf, templateOf } from '../helpers/stack';
+import { SAMPLE_MODEL } from '../../scripts/sample-model';
 
-const SAMPLE_MODEL = path.join(__dirname, '..', '..', 'assets', 'sample-model', 'iris.joblib');
 
 function service(stack: Stack, model: ModelSource) {
   return new FargateModelService(stack, 'Model', { model });

@@ -13,7 +13,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import {
   FargateModelService, GoldenRequests, GpuModelService, ModelServiceBaseProps, ModelSource, Rollout, ServingImage,
 } from '../../lib';
-import { SAMPLE_GOLDEN } from '../helpers/compositions';
+import { SAMPLE_GOLDEN } from '../../scripts/sample-model';
 import { containers, envOf, templateOf } from '../helpers/stack';
 
 /**

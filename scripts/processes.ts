@@ -1,7 +1,11 @@
+/**
+ * The development tools' processes (tests, benchmarks, `npm run local`): one runner to completion,
+ * one for background processes stopped by their own PID, and the interpreters and tools they need.
+ */
 import { ChildProcess, execFileSync, spawn, SpawnOptions } from 'node:child_process';
-import { debianPackages, PYTHON_PACKAGES, readRequirements, REQUIREMENTS } from '../../scripts/python-packages';
+import { debianPackages, PYTHON_PACKAGES, readRequirements, REQUIREMENTS } from './python-packages';
 
-export { freePort } from '../../scripts/net';
+export { freePort } from './net';
 
 export interface RunResult {
   readonly code: number | null;
@@ -9,14 +13,27 @@ export interface RunResult {
   readonly stderr: string;
 }
 
+export interface RunOptions extends SpawnOptions {
+  /** SIGKILL after this long. @default 60_000 */
+  readonly timeoutMs?: number;
+  /** Told of every chunk of output, as it comes. */
+  readonly onOutput?: (chunk: string) => void;
+}
+
 /** Runs a command to completion (bounded by `timeoutMs`) and returns its exit code and output. */
-export function run(command: string, args: string[], options: SpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+      options.onOutput?.(String(d));
+    });
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      options.onOutput?.(String(d));
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code) => {
