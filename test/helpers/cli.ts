@@ -3,14 +3,14 @@ import * as path from 'node:path';
 import { run, RunResult } from '../../scripts/processes';
 
 const ROOT = path.join(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'cli', 'main.js');
+const CLI = path.join(ROOT, 'cli', 'dist', 'main.js');
 
 /** Fails unless `npm run build` has compiled the CLI since its sources last changed (npm test builds first). */
 export function requireBuiltCli(): void {
   const built = fs.existsSync(CLI) ? fs.statSync(CLI).mtimeMs : 0;
   const sources = fs.readdirSync(path.join(ROOT, 'cli')).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
   const stale = sources.filter((f) => fs.statSync(path.join(ROOT, 'cli', f)).mtimeMs > built);
-  if (stale.length > 0) throw new Error(`cli/main.js is missing or older than cli/${stale[0]}: run 'npm run build' (npm test does)`);
+  if (stale.length > 0) throw new Error(`cli/dist/main.js is missing or older than cli/${stale[0]}: run 'npm run build' (npm test does)`);
 }
 
 /**
