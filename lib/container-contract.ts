@@ -13,6 +13,10 @@ export class ModelContainerContract {
   public static readonly DEFAULT_PORT = 8080;
   /** The port of the server's Prometheus /metrics: never a load balancer target. */
   public static readonly METRICS_PORT = 9090;
+  /** The name of the server container in the task definition. */
+  public static readonly SERVER_CONTAINER_NAME = 'server';
+  /** The name of the model fetcher (init) container in the task definition. */
+  public static readonly FETCHER_CONTAINER_NAME = 'model-fetcher';
   /** The health route the built-in server answers unless `healthCheckPath` says otherwise. */
   public static readonly DEFAULT_HEALTH_PATH = '/health';
   /** The CloudWatch namespace of the server's Embedded Metric Format metrics. */

@@ -41,7 +41,7 @@ export class FargateModelService extends ModelServiceBase {
     const memoryLimitMiB = props.memoryLimitMiB ?? 2048;
     checkFargateSize('FargateModelService', cpu, memoryLimitMiB);
     checkIntRange('FargateModelService', 'ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200);
-    checkIntRange('FargateModelService', 'stopTimeout (seconds)', this.settings.stopTimeout.toSeconds(), 2, 120);
+    checkIntRange('FargateModelService', 'stopTimeout (seconds)', this._settings.stopTimeout.toSeconds(), 2, 120);
 
     this.cluster = props.cluster ?? new ecs.Cluster(this, 'Cluster', {
       vpc: this.vpc,
@@ -58,14 +58,14 @@ export class FargateModelService extends ModelServiceBase {
       },
     });
     // One gunicorn worker per whole vCPU: prediction is CPU-bound.
-    this.addContainers(this.taskDefinition, { workers: Math.max(1, Math.floor(cpu / 1024)) });
+    this._addContainers(this.taskDefinition, { workers: Math.max(1, Math.floor(cpu / 1024)) });
 
     this.service = new ecs.FargateService(this, 'Service', {
       cluster: this.cluster,
       taskDefinition: this.taskDefinition,
       assignPublicIp: false,
-      ...this.serviceDefaults(),
+      ...this._serviceDefaults(),
     });
-    this.attachService(this.service);
+    this._attachService(this.service);
   }
 }

@@ -95,8 +95,8 @@ export class GpuModelService extends ModelServiceBase {
     const memoryLimitMiB = props.memoryLimitMiB ?? Math.floor(usable / tasksPerInstance);
     checkIntRange(where, 'memoryLimitMiB', memoryLimitMiB, 512, usable);
     checkIntRange(where, 'rootVolumeGiB', props.rootVolumeGiB, 30, 16384);
-    checkIntRange(where, 'stopTimeout (seconds)', this.settings.stopTimeout.toSeconds(), 2, 600);
-    const maxInstances = props.maxInstances ?? Math.ceil(this.settings.maxCapacity / tasksPerInstance);
+    checkIntRange(where, 'stopTimeout (seconds)', this._settings.stopTimeout.toSeconds(), 2, 600);
+    const maxInstances = props.maxInstances ?? Math.ceil(this._settings.maxCapacity / tasksPerInstance);
     checkIntRange(where, 'maxInstances', maxInstances, 1, 1000);
     if (props.cluster && !(props.cluster instanceof ecs.Cluster)) {
       throw new InvalidPropError(where, 'cluster', 'must be an ecs.Cluster defined in this app, so the GPU capacity provider can be added to it');
@@ -129,7 +129,7 @@ export class GpuModelService extends ModelServiceBase {
     this.grantEcsAgent(cluster);
 
     this.taskDefinition = new ecs.Ec2TaskDefinition(this, 'Task', { networkMode: ecs.NetworkMode.AWS_VPC });
-    this.addContainers(this.taskDefinition, {
+    this._addContainers(this.taskDefinition, {
       // One model copy per GPU: one worker per reserved GPU, each on its own (GPU_COUNT).
       workers: gpuCount,
       gpuCount,
@@ -145,7 +145,7 @@ export class GpuModelService extends ModelServiceBase {
       taskDefinition: this.taskDefinition,
       capacityProviderStrategies: [{ capacityProvider: this.capacityProvider.capacityProviderName, weight: 1 }],
       placementStrategies: [ecs.PlacementStrategy.spreadAcrossInstances()],
-      ...this.serviceDefaults(),
+      ...this._serviceDefaults(),
     });
     // The service may only name the capacity provider once it is associated with the cluster. The
     // association is created at synth (by the cluster's aspect), so the dependency names it lazily:
@@ -162,7 +162,7 @@ export class GpuModelService extends ModelServiceBase {
       autoScalingGroup: this.autoScalingGroup,
       after: this.capacityProvider,
     }));
-    this.attachService(this.service, this.gpuMetrics());
+    this._attachService(this.service, this.gpuMetrics());
   }
 
   /**

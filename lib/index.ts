@@ -1,12 +1,12 @@
-export * from './model-source';
-export * from './serving-image';
-export * from './model-endpoint';
-export * from './model-service-base';
-export * from './fargate-model-service';
-export * from './gpu-model-service';
-export { InvalidPropError } from './validation';
-export { MODEL_MOUNT_PATH, SERVER_CONTAINER_NAME, FETCHER_CONTAINER_NAME } from './model-containers';
-export * from './model-image-repository';
-export * from './rollout';
-export * from './golden-requests';
-export * from './model-alarms-options';
+// The public API, named one by one: what jsii publishes to every language.
+export { ModelSource, ModelArchive, type ModelSourceConfig, type ModelBucketOptions, type ModelUriOptions } from './model-source';
+export { ServingImage, type ServingImageConfig, type ServingImageBuildOptions, type ModelServerImageOptions } from './serving-image';
+export { type ExistingListenerOptions } from './model-endpoint';
+export { ModelServiceBase, type ModelServiceBaseProps } from './model-service-base';
+export { FargateModelService, type FargateModelServiceProps } from './fargate-model-service';
+export { GpuModelService, type GpuModelServiceProps } from './gpu-model-service';
+export { ModelImageRepository, type ModelImageRepositoryProps } from './model-image-repository';
+export { Rollout, type RolloutConfig, type CanaryRolloutOptions, type LinearRolloutOptions, type BlueGreenRolloutOptions } from './rollout';
+export { GoldenRequests, type GoldenRequestsOptions } from './golden-requests';
+export { type ModelAlarmsOptions } from './model-alarms-options';
+export { ModelContainerContract } from './container-contract';

@@ -12,10 +12,10 @@ export const MODEL_MOUNT_PATH = ModelContainerContract.MODEL_MOUNT_PATH;
 const SCRATCH_MOUNT_PATH = '/tmp';
 export const MODEL_VOLUME_NAME = 'model';
 const SCRATCH_VOLUME_NAME = 'scratch';
-export const SERVER_CONTAINER_NAME = 'server';
+export const SERVER_CONTAINER_NAME = ModelContainerContract.SERVER_CONTAINER_NAME;
 /** Environment variable names that hold secrets by convention. */
 const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL/i;
-export const FETCHER_CONTAINER_NAME = 'model-fetcher';
+export const FETCHER_CONTAINER_NAME = ModelContainerContract.FETCHER_CONTAINER_NAME;
 
 export interface ModelContainersOptions {
   readonly model: ModelSourceConfig;

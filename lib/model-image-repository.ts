@@ -124,13 +124,13 @@ export class ModelImageRepository extends Construct {
       throw new InvalidPropError(`ModelImageRepository ${this.node.path}`, 'qualifier',
         `must be the repository's bootstrapQualifier '${this.bootstrapQualifier}', got '${props.qualifier}'; set bootstrapQualifier on the repository instead`);
     }
-    return ModelImageRepository.stackSynthesizer(this.repositoryName, { qualifier: this.bootstrapQualifier, ...props });
+    return ModelImageRepository.synthesizerFor(this.repositoryName, { qualifier: this.bootstrapQualifier, ...props });
   }
 
   /** {@link stackSynthesizer} for a repository named by a stack elsewhere in the app. */
-  public static stackSynthesizer(repositoryName: string, props: DefaultStackSynthesizerProps = {}): DefaultStackSynthesizer {
+  public static synthesizerFor(repositoryName: string, props: DefaultStackSynthesizerProps = {}): DefaultStackSynthesizer {
     if (props.imageAssetsRepositoryName && props.imageAssetsRepositoryName !== repositoryName) {
-      throw new InvalidPropError('ModelImageRepository.stackSynthesizer', 'imageAssetsRepositoryName',
+      throw new InvalidPropError('ModelImageRepository.synthesizerFor', 'imageAssetsRepositoryName',
         `is set by this method to '${repositoryName}'; leave it out, got '${props.imageAssetsRepositoryName}'`);
     }
     return new DefaultStackSynthesizer({ ...props, imageAssetsRepositoryName: repositoryName });

@@ -282,7 +282,8 @@ export abstract class ModelServiceBase extends Construct {
    */
   public readonly metricsServiceName: string;
 
-  protected readonly settings: Required<Pick<ModelServiceBaseProps,
+  /** The props with their defaults filled in. @internal */
+  protected readonly _settings: Required<Pick<ModelServiceBaseProps,
   'containerPort' | 'healthCheckPath' | 'startupTimeout' | 'stopTimeout' | 'deregistrationDelay'
   | 'minCapacity' | 'maxCapacity' | 'targetRequestsPerTaskPerMinute' | 'targetCpuUtilization'>>;
   private readonly endpoint: ModelEndpoint;
@@ -291,8 +292,8 @@ export abstract class ModelServiceBase extends Construct {
   protected constructor(scope: Construct, id: string, private readonly props: ModelServiceBaseProps) {
     super(scope, id);
     const where = this.constructor.name;
-    this.settings = { ...DEFAULTS, ...definedOnly(props) };
-    const s = this.settings;
+    this._settings = { ...DEFAULTS, ...definedOnly(props) };
+    const s = this._settings;
 
     checkIntRange(where, 'containerPort', s.containerPort, 1, 65535);
     if (s.containerPort === ModelContainerContract.METRICS_PORT) {
@@ -481,8 +482,8 @@ export abstract class ModelServiceBase extends Construct {
     return this.props.taskSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
   }
 
-  /** Adds the fetcher and server containers to the subclass's task definition. */
-  protected addContainers(
+  /** Adds the fetcher and server containers to the subclass's task definition. @internal */
+  protected _addContainers(
     taskDefinition: ecs.TaskDefinition,
     compute: {
       workers: number;
@@ -492,7 +493,7 @@ export abstract class ModelServiceBase extends Construct {
       defaultImage?: ServingImage;
     },
   ): ModelContainers {
-    const s = this.settings;
+    const s = this._settings;
     const { defaultImage, ...containerOptions } = compute;
     const model = this.props.model.bind(this, taskDefinition.taskRole);
     const image = (this.props.image ?? defaultImage ?? ServingImage.fromModelServer()).bind(this);
@@ -514,8 +515,8 @@ export abstract class ModelServiceBase extends Construct {
     });
   }
 
-  /** Service settings that keep serving capacity through every deployment, and the rollout's. */
-  protected serviceDefaults() {
+  /** Service settings that keep serving capacity through every deployment, and the rollout's. @internal */
+  protected _serviceDefaults() {
     const rollout = this.rollout.config;
     return {
       minHealthyPercent: 100,
@@ -527,7 +528,7 @@ export abstract class ModelServiceBase extends Construct {
       bakeTime: rollout.bakeTime,
       canaryConfiguration: rollout.canaryConfiguration,
       linearConfiguration: rollout.linearConfiguration,
-      healthCheckGracePeriod: this.settings.startupTimeout,
+      healthCheckGracePeriod: this._settings.startupTimeout,
       propagateTags: ecs.PropagatedTagSource.SERVICE,
       vpcSubnets: this.taskSubnets,
     };
@@ -536,9 +537,10 @@ export abstract class ModelServiceBase extends Construct {
   /**
    * Registers the service's server container with the load balancer, and adds autoscaling, the
    * golden-request hook, the alarms (and deployment rollback on them) and the dashboard.
+   * @internal
    */
-  protected attachService(service: ecs.BaseService, computeMetrics: ComputeMetrics = {}): void {
-    const s = this.settings;
+  protected _attachService(service: ecs.BaseService, computeMetrics: ComputeMetrics = {}): void {
+    const s = this._settings;
     const endpoint = this.endpoint;
     if (this.rollout.sideBySide) {
       Annotations.of(service).acknowledgeWarning('@aws-cdk/aws-ecs:shouldUseCircuitBreaker',
@@ -653,7 +655,7 @@ export abstract class ModelServiceBase extends Construct {
       policyType: 'TargetTrackingScaling',
       scalingTargetId: target.scalableTargetId,
       targetTrackingScalingPolicyConfiguration: {
-        targetValue: this.settings.targetRequestsPerTaskPerMinute,
+        targetValue: this._settings.targetRequestsPerTaskPerMinute,
         scaleInCooldown: 300,
         scaleOutCooldown: 60,
         customizedMetricSpecification: {

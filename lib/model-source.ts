@@ -21,16 +21,22 @@ export interface ModelSourceConfig {
    */
   readonly sha256?: string;
   /**
-   * `zip` when the object is a zip archive whose contents are the model.
+   * The archive format of the object, when its contents are the model.
    * @default - the object is the model itself
    */
-  readonly unpack?: 'zip';
+  readonly unpack?: ModelArchive;
   /**
    * The SHA-256 (hex) of every file of a multi-file model, by its path below the model directory:
    * the fetcher refuses any other set of files or bytes.
    * @default - no per-file check
    */
   readonly manifest?: Record<string, string>;
+}
+
+/** An archive the model fetcher unpacks into the model directory. */
+export enum ModelArchive {
+  /** A zip archive (MODEL_UNPACK=zip). */
+  ZIP = 'zip',
 }
 
 /** Options for a model that is already in S3. */
@@ -134,7 +140,7 @@ class AssetModelSource extends ModelSource {
     return {
       uri: asset.s3ObjectUrl,
       sha256: this.sha256,
-      unpack: asset.isZipArchive ? 'zip' : undefined,
+      unpack: asset.isZipArchive ? ModelArchive.ZIP : undefined,
       manifest: this.manifest,
     };
   }

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { FargateModelService, FETCHER_CONTAINER_NAME, GpuModelService, ModelSource, SERVER_CONTAINER_NAME } from '../lib';
+import { FargateModelService, GpuModelService, ModelContainerContract, ModelSource } from '../lib';
 
 /** One container of the model task, as its ECS task definition defines it. */
 export interface ContainerSpec {
@@ -73,8 +73,8 @@ export function modelTask(modelUri: string, options: ModelTaskOptions = {}): Mod
     const specs = (task.Properties.ContainerDefinitions as any[]).map(toSpec);
     const targetGroup = resources.find((r) => r.Type === 'AWS::ElasticLoadBalancingV2::TargetGroup');
     return {
-      fetcher: specs.find((s) => s.name === FETCHER_CONTAINER_NAME)!,
-      server: specs.find((s) => s.name === SERVER_CONTAINER_NAME)!,
+      fetcher: specs.find((s) => s.name === ModelContainerContract.FETCHER_CONTAINER_NAME)!,
+      server: specs.find((s) => s.name === ModelContainerContract.SERVER_CONTAINER_NAME)!,
       targetHealthCheckPath: targetGroup.Properties.HealthCheckPath,
     };
   } finally {

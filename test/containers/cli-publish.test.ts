@@ -52,7 +52,7 @@ beforeAll(async () => {
 
   // The app as a team would write it for CI: the serving stack's images go to the model repository.
   const app = new App({ outdir: path.join(workDir, 'cdk.out') });
-  const stack = new Stack(app, 'Iris', { env: { account: ACCOUNT, region: REGION }, synthesizer: ModelImageRepository.stackSynthesizer(REPO) });
+  const stack = new Stack(app, 'Iris', { env: { account: ACCOUNT, region: REGION }, synthesizer: ModelImageRepository.synthesizerFor(REPO) });
   new FargateModelService(stack, 'Model', {
     model: ModelSource.fromAsset(SAMPLE_MODEL),
     // CI cannot pull the official base images; the Dockerfiles are the production ones.
@@ -161,7 +161,7 @@ describe('publish, then scan-gate the published images', () => {
 
 test('a missing repository fails in one line that names it, before anything is built', async () => {
   const app = new App({ outdir: path.join(workDir, 'missing.out') });
-  const stack = new Stack(app, 'Missing', { env: { account: ACCOUNT, region: REGION }, synthesizer: ModelImageRepository.stackSynthesizer('not-deployed-yet') });
+  const stack = new Stack(app, 'Missing', { env: { account: ACCOUNT, region: REGION }, synthesizer: ModelImageRepository.synthesizerFor('not-deployed-yet') });
   new DockerImageAsset(stack, 'Image', { directory: MODEL_FETCHER_DIR });
   const result = await runCli(['publish', '--app', app.synth().directory], env, 300_000);
   expect(result.code).toBe(1);

@@ -145,7 +145,7 @@ describe('the serving stack, with the repository\'s synthesizer', () => {
   });
 
   test('the synthesizer names the repository itself', () => {
-    expect(() => ModelImageRepository.stackSynthesizer('iris', { imageAssetsRepositoryName: 'other' }))
-      .toThrow("ModelImageRepository.stackSynthesizer: invalid 'imageAssetsRepositoryName': is set by this method to 'iris'; leave it out, got 'other'");
+    expect(() => ModelImageRepository.synthesizerFor('iris', { imageAssetsRepositoryName: 'other' }))
+      .toThrow("ModelImageRepository.synthesizerFor: invalid 'imageAssetsRepositoryName': is set by this method to 'iris'; leave it out, got 'other'");
   });
 });
