@@ -13,7 +13,7 @@ export interface LintFinding {
 
 /**
  * Warnings that come from aws-cdk-lib itself, not from this library, each with its reason (the
- * README lists them too). Anything else, and any error, fails the tests.
+ * docs/security.md lists them too). Anything else, and any error, fails the tests.
  */
 export const KNOWN_WARNINGS: ReadonlyArray<{ rule: string; resource: RegExp; reason: string }> = [
   {

@@ -81,7 +81,59 @@ test('the API is the committed baseline\'s (jsii-diff), and a breaking change is
   const assembly = JSON.parse(fs.readFileSync(path.join(ROOT, '.jsii'), 'utf8'));
   delete assembly.types['cdk-model-serving.GoldenRequests'];
   fs.writeFileSync(path.join(broken, '.jsii'), JSON.stringify(assembly));
-  const result = await diff('dist/jsii-diff-check');
-  expect(result.code).not.toBe(0);
-  expect(result.stdout + result.stderr).toContain('CLASS cdk-model-serving.GoldenRequests: has been removed');
+  try {
+    const result = await diff('dist/jsii-diff-check');
+    expect(result.code).not.toBe(0);
+    expect(result.stdout + result.stderr).toContain('CLASS cdk-model-serving.GoldenRequests: has been removed');
+  } finally {
+    // Another assembly of the same name in the tree would confuse jsii-docgen.
+    fs.rmSync(broken, { recursive: true, force: true });
+  }
 }, 240_000);
+
+test('API.md is what jsii-docgen makes of the current API (npm run docgen)', async () => {
+  const fresh = path.join(ROOT, 'dist', 'API.generated.md');
+  const made = await run(path.join(ROOT, 'node_modules', '.bin', 'jsii-docgen'), ['-o', fresh], { cwd: ROOT, env: { ...process.env, ...QUIET }, timeoutMs: 120_000 });
+  expect(made.code).toBe(0);
+  const committed = fs.readFileSync(path.join(ROOT, 'API.md'), 'utf8');
+  if (committed !== fs.readFileSync(fresh, 'utf8')) throw new Error("API.md is out of date with the TSDoc: run 'npm run docgen' and commit API.md");
+}, 120_000);
+
+test('the README\'s Python example calls the package\'s classes with keyword arguments they take', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const example = /```python\n([\s\S]*?)```/.exec(readme)![1];
+  const script = `
+import ast, json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+package = ast.parse(z.read("cdk_model_serving/__init__.py").decode())
+classes = {n.name: n for n in package.body if isinstance(n, ast.ClassDef)}
+def accepted(cls, method):
+    f = next((f for f in classes[cls].body if isinstance(f, ast.FunctionDef) and f.name == method), None)
+    return None if f is None else {a.arg for a in f.args.kwonlyargs + f.args.args}
+example = ast.parse(sys.argv[2])
+problems, calls = [], 0
+imported = [a.name for n in example.body if isinstance(n, ast.ImportFrom) and n.module == "cdk_model_serving" for a in n.names]
+problems += [f"{name} is not in the package" for name in imported if name not in classes]
+for node in ast.walk(example):
+    if not isinstance(node, ast.Call):
+        continue
+    f = node.func
+    if isinstance(f, ast.Name) and f.id in classes:
+        cls, method = f.id, "__init__"
+    elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in classes:
+        cls, method = f.value.id, f.attr
+    else:
+        continue
+    calls += 1
+    names = accepted(cls, method)
+    if names is None:
+        problems.append(f"{cls}.{method} does not exist")
+        continue
+    problems += [f"{cls}.{method} takes no {k.arg}" for k in node.keywords if k.arg not in names]
+print(json.dumps({"imported": imported, "calls": calls, "problems": problems}))
+`;
+  const found = JSON.parse(execFileSync(SYSTEM_PYTHON, ['-c', script, wheel, example], { encoding: 'utf8' }));
+  expect(found.imported).toEqual(['FargateModelService', 'GoldenRequests', 'ModelSource', 'Rollout']);
+  expect(found.calls).toBeGreaterThanOrEqual(4);
+  expect(found.problems).toEqual([]);
+});
