@@ -272,10 +272,8 @@ export abstract class ModelServiceBase extends Construct {
   public readonly rollout: Rollout;
   /** The golden-signal alarms (empty when `alarms.enabled` is false). */
   public readonly alarms: cloudwatch.IAlarm[] = [];
-  /** The service's dashboard, unless `dashboard` is false. */
-  public dashboard?: cloudwatch.Dashboard;
-  /** The golden-request lifecycle hook's function, when `goldenRequests` is given. */
-  public goldenRequestFunction?: lambda.IFunction;
+  private _dashboard?: cloudwatch.Dashboard;
+  private _goldenRequestFunction?: lambda.IFunction;
   /**
    * The Service dimension of the model server's CloudWatch metrics (EMF, namespace
    * `CdkModelServing`): unique to this service.
@@ -360,6 +358,16 @@ export abstract class ModelServiceBase extends Construct {
     this.metricsServiceName = Names.uniqueResourceName(this, { maxLength: 128, separator: '-' });
     this.metrics = new ModelMetrics(
       [this.targetGroup, ...(this.alternateTargetGroup ? [this.alternateTargetGroup] : [])], this.listener, this.metricsServiceName);
+  }
+
+  /** The service's dashboard, unless `dashboard` is false. */
+  public get dashboard(): cloudwatch.Dashboard | undefined {
+    return this._dashboard;
+  }
+
+  /** The golden-request lifecycle hook's function, when `goldenRequests` is given. */
+  public get goldenRequestFunction(): lambda.IFunction | undefined {
+    return this._goldenRequestFunction;
   }
 
   /** Requests the load balancer sent to the tasks (Sum per minute, both target groups during rollouts). */
@@ -578,7 +586,7 @@ export abstract class ModelServiceBase extends Construct {
         routePrefix: endpoint.pathPrefix,
       });
       service.addLifecycleHook(hook.target);
-      this.goldenRequestFunction = hook.function.function;
+      this._goldenRequestFunction = hook.function.function;
     }
 
     const alarmOptions = this.props.alarms ?? {};
@@ -607,7 +615,7 @@ export abstract class ModelServiceBase extends Construct {
     }
 
     if (this.props.dashboard ?? true) {
-      this.dashboard = new ModelDashboard(this, 'Dashboard', {
+      this._dashboard = new ModelDashboard(this, 'Dashboard', {
         requests: this.metricRequestCount(),
         targetErrors: this.metricErrors(),
         errorRate: this.metricErrorRate(),
