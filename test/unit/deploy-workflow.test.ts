@@ -22,7 +22,7 @@ const runsOf = (block: string) => [...block.matchAll(/^\s+run: (.+)$/gm)].map((m
 
 test('the test job installs and tests, with no AWS credentials and no OIDC token', () => {
   const test = job('test');
-  expect(runsOf(test)).toEqual(['npm ci', 'npm test']);
+  expect(runsOf(test)).toEqual(['sudo --preserve-env=PATH,HOME bash .ci/run']);
   expect(test).toMatch(/permissions:\n\s+contents: read\n/);
   expect(test).not.toMatch(/id-token|configure-aws-credentials/);
   expect(WORKFLOW).toMatch(/^permissions: \{\}$/m); // nothing granted outside the jobs
