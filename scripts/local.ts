@@ -149,17 +149,20 @@ async function main(): Promise<number> {
 
     const url = `http://127.0.0.1:${options.port}`;
     let exitCode: number | undefined;
-    await waitForHttp(`${url}/health`, {
-      timeoutMs: 120_000, intervalMs: 300,
-      alive: async () => {
-        const state = JSON.parse(await dockerOk(['inspect', id]))[0].State;
-        if (!state.Running) exitCode = state.ExitCode;
-        return !stopped && state.Running;
-      },
-      describe: () => (exitCode === undefined ? 'the run was stopped' : `the server container exited with code ${exitCode}`),
-    }).catch((err) => {
-      if (!stopped) throw err;
-    });
+    try {
+      await waitForHttp(`${url}/health`, {
+        timeoutMs: 120_000, intervalMs: 300,
+        alive: async () => {
+          const state = JSON.parse(await dockerOk(['inspect', id]))[0].State;
+          if (!state.Running) exitCode = state.ExitCode;
+          return !stopped && state.Running;
+        },
+      });
+    } catch (err) {
+      if (stopped) return stopped;
+      if (exitCode !== undefined) throw new Error(`the server container exited with code ${exitCode}`, { cause: err });
+      throw new Error('the server did not become healthy within 120 s', { cause: err });
+    }
     if (stopped) return stopped;
     say(`serving at ${url}: try  curl -X POST ${url}/predict -H 'content-type: application/json' -d '{"features": [...]}'`);
     say(`Prometheus metrics at http://127.0.0.1:${metricsPort}/metrics`);
