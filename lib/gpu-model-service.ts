@@ -333,15 +333,19 @@ export function gpuMetricsAgentConfig(service: string): object {
 
 function gpuMetricsAgent(service: string): string[] {
   const config = '/opt/aws/amazon-cloudwatch-agent/etc/gpu-metrics.json';
+  // In the background: the ECS agent starts after user data, and tasks need not wait for metrics.
   return [
-    'if dnf install -y -q amazon-cloudwatch-agent; then',
-    `  cat > ${config} <<'EOF'`,
+    `cat > /tmp/gpu-metrics.json <<'EOF'`,
     JSON.stringify(gpuMetricsAgentConfig(service)),
     'EOF',
-    `  /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${config}`,
-    'else',
-    '  echo "the CloudWatch agent could not be installed: no GPU metrics from this instance" >&2',
-    'fi',
+    '(',
+    '  if dnf install -y -q amazon-cloudwatch-agent; then',
+    `    install -m 0644 /tmp/gpu-metrics.json ${config}`,
+    `    /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${config}`,
+    '  else',
+    '    echo "the CloudWatch agent could not be installed: no GPU metrics from this instance" >&2',
+    '  fi',
+    ') >>/var/log/gpu-metrics-agent.log 2>&1 &',
   ];
 }
 

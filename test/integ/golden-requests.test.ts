@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EmulatedLoadBalancer } from '../helpers/emulated-load-balancer';
 import { ModelServerProcess } from '../helpers/model-server';
-import { requireServerPython, run, SYSTEM_PYTHON } from '../../scripts/processes';
+import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
+import { invokeAsLambda } from '../helpers/lambda';
 import { LocalS3 } from '../helpers/s3-server';
 import { SAMPLE_GOLDEN, SAMPLE_MODEL } from '../../scripts/sample-model';
 
@@ -64,19 +65,13 @@ interface HookRun {
 async function runHook(port: number, env: Record<string, string> = {}): Promise<HookRun> {
   aws.listener = { arn: LISTENER_ARN, loadBalancerArn: LOAD_BALANCER_ARN, port, protocol: 'HTTP' };
   const event = { executionDetails: { testTrafficWeights: {}, productionTrafficWeights: {} }, lifecycleStage: 'POST_TEST_TRAFFIC_SHIFT' };
-  const result = await run(process.execPath, ['-e',
-    `require(${JSON.stringify(BUNDLE)}).handler(JSON.parse(process.argv[1])).then((r) => { console.log('RESULT ' + JSON.stringify(r)); process.exit(0); }, (e) => { console.error(e); process.exit(1); })`,
-    JSON.stringify(event)], {
-    env: {
-      PATH: process.env.PATH!, ...s3.env(), ...aws.env(), AWS_REGION: 'eu-west-1',
-      GOLDEN_BUCKET: 'cdk-assets', GOLDEN_KEY: 'golden/sample.jsonl', LISTENER_ARN, ROUTE_PREFIX: '/models/iris',
-      TEST_HEADER: 'x-model-serving-test', MAX_LATENCY_MS: '500', ...env,
-    },
-    timeoutMs: 90_000,
-  });
+  const result = await invokeAsLambda(BUNDLE, event, {
+    ...s3.env(), ...aws.env(), AWS_REGION: 'eu-west-1',
+    GOLDEN_BUCKET: 'cdk-assets', GOLDEN_KEY: 'golden/sample.jsonl', LISTENER_ARN, ROUTE_PREFIX: '/models/iris',
+    TEST_HEADER: 'x-model-serving-test', MAX_LATENCY_MS: '500', ...env,
+  }, 90_000);
   expect(result.code).toBe(0);
-  const line = result.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-  return { hookStatus: line && JSON.parse(line.slice(7)).hookStatus, log: result.stdout + result.stderr };
+  return { hookStatus: result.result?.hookStatus, log: result.stdout + result.stderr };
 }
 
 function portOf(server: ModelServerProcess): number {

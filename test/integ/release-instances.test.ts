@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { EmulatedAutoScaling } from '../helpers/emulated-autoscaling';
-import { run } from '../../scripts/processes';
+import { invokeAsLambda } from '../helpers/lambda';
 
 /**
  * The GPU service's release function, as Lambda runs it (the bundle `npm run build` makes, in a
@@ -35,8 +35,7 @@ async function invoke(requestType: 'Create' | 'Update' | 'Delete', group: string
     PhysicalResourceId: requestType === 'Create' ? undefined : group,
     ResourceProperties: { ServiceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:f', AutoScalingGroupName: group },
   };
-  const result = await run(process.execPath, ['-e', `require(${JSON.stringify(BUNDLE)}).handler(JSON.parse(process.argv[1])).then(() => process.exit(0), (e) => { console.error(e); process.exit(1); })`,
-    JSON.stringify(event)], { env: { PATH: process.env.PATH!, ...stub.env() }, timeoutMs: 30_000 });
+  const result = await invokeAsLambda(BUNDLE, event, stub.env(), 30_000);
   expect(result.code).toBe(0);
   return { result, response: stub.responses[stub.responses.length - 1] };
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -345,6 +346,11 @@ describe('alarms, metrics and the dashboard', () => {
     const lt = only(template, 'AWS::EC2::LaunchTemplate');
     const userData = JSON.stringify(lt.Properties.LaunchTemplateData.UserData);
     expect(userData).toContain('dnf install -y -q amazon-cloudwatch-agent');
+    // The user data is a script bash accepts (references rendered as placeholders), the agent set up in the background.
+    const parts = lt.Properties.LaunchTemplateData.UserData['Fn::Base64']['Fn::Join'][1];
+    const script = parts.map((p: unknown) => (typeof p === 'string' ? p : 'X')).join('');
+    expect(spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' }).status).toBe(0);
+    expect(script).toMatch(/\) >>\/var\/log\/gpu-metrics-agent\.log 2>&1 &\n/);
     expect(userData).toMatch(/nvidia_gpu.*utilization_gpu.*memory_used.*memory_total/);
     expect(userData.replace(/\\/g, '')).toMatch(/"append_dimensions":\{"Service":"Test-Model-[0-9A-F]{8}"\}/);
     const utilization = byId(template, 'AWS::CloudWatch::Alarm', 'GpuUtilization').Properties;

@@ -23,24 +23,24 @@ export interface HookResult {
   readonly hookStatus: 'SUCCEEDED' | 'FAILED';
 }
 
-export interface Clients {
+interface Clients {
   readonly s3: S3Client;
   readonly ec2: EC2Client;
   readonly elb: ElasticLoadBalancingV2Client;
 }
 
-let defaultClients: Clients | undefined;
+let clients: Clients | undefined;
 
-export async function handler(event: unknown, clients: Clients = (defaultClients ??= {
-  s3: new S3Client({}), ec2: new EC2Client({}), elb: new ElasticLoadBalancingV2Client({}),
-})): Promise<HookResult> {
+/** Lambda calls it with (event, context): it takes nothing else from its caller. */
+export async function handler(event: unknown): Promise<HookResult> {
+  const aws = (clients ??= { s3: new S3Client({}), ec2: new EC2Client({}), elb: new ElasticLoadBalancingV2Client({}) });
   const env = process.env;
   const stage = (event as { lifecycleStage?: string })?.lifecycleStage ?? 'POST_TEST_TRAFFIC_SHIFT';
   try {
-    const object = await clients.s3.send(new GetObjectCommand({ Bucket: env.GOLDEN_BUCKET!, Key: env.GOLDEN_KEY! }));
+    const object = await aws.s3.send(new GetObjectCommand({ Bucket: env.GOLDEN_BUCKET!, Key: env.GOLDEN_KEY! }));
     const cases = parseGoldenFile(await object.Body!.transformToString());
-    const listener = await describeListener(clients.elb, env.LISTENER_ARN!);
-    const addresses = await privateAddresses(clients.ec2, listener.loadBalancer);
+    const listener = await describeListener(aws.elb, env.LISTENER_ARN!);
+    const addresses = await privateAddresses(aws.ec2, listener.loadBalancer);
     const { port, secure } = listener;
     const maxLatencyMs = Number(env.MAX_LATENCY_MS);
     let next = 0;

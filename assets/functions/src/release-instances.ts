@@ -10,11 +10,15 @@ const BATCH = 50;
  * so that CloudFormation can terminate them and delete the group. Without it, `cdk destroy` waits
  * for instances that nothing will ever let go (aws/aws-cdk#18179). Create and Update do nothing.
  */
-export async function handler(event: CustomResourceEvent, client = new AutoScalingClient({})): Promise<void> {
+let client: AutoScalingClient | undefined;
+
+/** Lambda calls it with (event, context): it takes nothing else from its caller. */
+export async function handler(event: CustomResourceEvent): Promise<void> {
+  const autoscaling = (client ??= new AutoScalingClient({}));
   const group = event.ResourceProperties.AutoScalingGroupName;
   try {
     if (event.RequestType === 'Delete') {
-      const released = await releaseInstances(client, group);
+      const released = await releaseInstances(autoscaling, group);
       console.log(`released ${released} instance(s) of ${group} from scale-in protection`);
     }
     await respond(event, 'SUCCESS', group);
