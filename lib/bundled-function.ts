@@ -6,7 +6,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { FUNCTIONS_DIST_DIR } from './asset-paths';
+import { FUNCTIONS_DIR, FUNCTIONS_DIST_DIR } from './asset-paths';
+import { assertBundleCurrent } from './bundle-sources';
 
 export interface BundledFunctionProps {
   /** The function's folder below assets/functions/dist (its source is assets/functions/src/<name>.ts). */
@@ -36,6 +37,7 @@ export class BundledFunction extends Construct {
     if (!fs.existsSync(path.join(dir, 'index.js'))) {
       throw new Error(`${dir}/index.js is missing: run 'npm run build' (npm ci runs it) before synth`);
     }
+    assertBundleCurrent(FUNCTIONS_DIR);
     const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.ONE_MONTH });
     this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     logGroup.grantWrite(this.role);

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { MODEL_FETCHER_DIR } from './asset-paths';
+import { assertBundleCurrent } from './bundle-sources';
 import { imageAsset } from './serving-image';
 
 /** The model fetcher image, built from `assets/model-fetcher` (its bundle comes from `npm run build`). */
@@ -10,5 +11,6 @@ export function modelFetcherImage(): ecs.ContainerImage {
   if (!fs.existsSync(bundle)) {
     throw new Error(`${bundle} is missing: run 'npm run build' (npm ci runs it) before synth, or pass 'fetcherImage'`);
   }
+  assertBundleCurrent(MODEL_FETCHER_DIR);
   return imageAsset(MODEL_FETCHER_DIR);
 }
