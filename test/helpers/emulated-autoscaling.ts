@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import { AddressInfo } from 'node:net';
+import { EmulatedQueryApi } from './emulated-query-api';
 
 /** An instance of the emulated group. */
 export interface EmulatedInstance {
@@ -12,48 +12,25 @@ export interface EmulatedInstance {
  * (DescribeAutoScalingGroups, SetInstanceProtection; AWS's query protocol, XML answers), and of
  * CloudFormation's presigned response URL, on 127.0.0.1. It records every call and response.
  */
-export class EmulatedAutoScaling {
+export class EmulatedAutoScaling extends EmulatedQueryApi {
   readonly groups = new Map<string, EmulatedInstance[]>();
-  readonly calls: Array<{ action: string; params: URLSearchParams }> = [];
   readonly responses: any[] = [];
   /** Answers SetInstanceProtection with this error code, when set. */
   failWith?: string;
-  private server?: http.Server;
-  url = '';
 
-  async start(): Promise<this> {
-    this.server = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', () => {
-        if (req.method === 'PUT' && req.url!.startsWith('/cloudformation-response')) {
-          this.responses.push({ contentType: req.headers['content-type'], ...JSON.parse(body) });
-          res.writeHead(200).end();
-          return;
-        }
-        const params = new URLSearchParams(body);
-        const action = params.get('Action')!;
-        this.calls.push({ action, params });
-        const [status, xml] = this.answer(action, params);
-        res.writeHead(status, { 'content-type': 'text/xml' }).end(xml);
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise((r) => this.server?.close(r));
-  }
-
-  /** What a Lambda needs to reach this stub instead of AWS. */
   env(): Record<string, string> {
     return { AWS_ENDPOINT_URL_AUTO_SCALING: this.url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIATEST', AWS_SECRET_ACCESS_KEY: 'secret' };
   }
 
-  private answer(action: string, params: URLSearchParams): [number, string] {
+  /** CloudFormation's presigned response URL. */
+  protected takeOther(req: http.IncomingMessage, body: string, res: http.ServerResponse): boolean {
+    if (req.method !== 'PUT' || !req.url!.startsWith('/cloudformation-response')) return false;
+    this.responses.push({ contentType: req.headers['content-type'], ...JSON.parse(body) });
+    res.writeHead(200).end();
+    return true;
+  }
+
+  protected answer(action: string, params: URLSearchParams): [number, string] {
     const ns = 'xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"';
     if (action === 'DescribeAutoScalingGroups') {
       const name = params.get('AutoScalingGroupNames.member.1')!;

@@ -1,5 +1,4 @@
-import * as http from 'node:http';
-import { AddressInfo } from 'node:net';
+import { EmulatedQueryApi } from './emulated-query-api';
 
 /** The listener the emulated Elastic Load Balancing API describes. */
 export interface EmulatedListener {
@@ -15,40 +14,14 @@ export interface EmulatedListener {
  * query protocol, XML answers), on 127.0.0.1. The load balancer's network interfaces all have the
  * address 127.0.0.1, so the hook's requests reach a real server there. It records every call.
  */
-export class EmulatedLoadBalancer {
-  readonly calls: Array<{ action: string; params: URLSearchParams }> = [];
+export class EmulatedLoadBalancer extends EmulatedQueryApi {
   listener?: EmulatedListener;
-  private server?: http.Server;
-  url = '';
 
-  async start(): Promise<this> {
-    this.server = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', () => {
-        const params = new URLSearchParams(body);
-        const action = params.get('Action')!;
-        this.calls.push({ action, params });
-        const [status, xml] = this.answer(action, params);
-        res.writeHead(status, { 'content-type': 'text/xml' }).end(xml);
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise((r) => this.server?.close(r));
-  }
-
-  /** What a Lambda needs to reach this stub instead of AWS. */
   env(): Record<string, string> {
     return { AWS_ENDPOINT_URL_EC2: this.url, AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2: this.url };
   }
 
-  private answer(action: string, params: URLSearchParams): [number, string] {
+  protected answer(action: string, params: URLSearchParams): [number, string] {
     const elb = 'xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"';
     const l = this.listener;
     if (action === 'DescribeListeners') {
