@@ -17,6 +17,8 @@ export const BUNDLED_SOURCES: readonly string[] = [MODEL_FETCHER_DIR, FUNCTIONS_
 
 /** What a bundle is built from, below its folder: its sources, its manifest and its build script. */
 const SOURCE_ENTRIES = ['src', 'package.json', 'tsconfig.json', 'build.mjs'];
+/** Source files by name: an editor's swap or backup file beside them is not a source. */
+const SOURCE_FILE = /^[^.].*\.(ts|mts|cts|js|mjs|cjs|json)$/;
 const STAMP = path.join('dist', 'sources.sha256');
 
 /** The SHA-256 of a bundled folder's sources: every file's relative path and content, in path order. */
@@ -27,7 +29,7 @@ export function bundleSourcesDigest(root: string): string {
     if (!fs.existsSync(full)) return;
     if (fs.statSync(full).isDirectory()) {
       for (const entry of fs.readdirSync(full)) walk(path.join(relative, entry));
-    } else {
+    } else if (SOURCE_FILE.test(path.basename(relative))) {
       files.push(relative.split(path.sep).join('/'));
     }
   };

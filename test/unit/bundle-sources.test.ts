@@ -57,11 +57,13 @@ test('a checkout bundle without a stamp fails; a package without sources has not
   expect(() => assertBundleCurrent(packaged)).not.toThrow();
 });
 
-test('the digest does not depend on the bundle or on other files in the folder', () => {
+test('the digest does not depend on the bundle, an editor\'s files or other files in the folder', () => {
   const root = checkout();
   const before = bundleSourcesDigest(root);
   fs.writeFileSync(path.join(root, 'dist', 'main.js'), 'changed');
   fs.writeFileSync(path.join(root, 'README.md'), 'notes');
+  fs.writeFileSync(path.join(root, 'src', '.main.ts.swp'), 'editor');
+  fs.writeFileSync(path.join(root, 'src', 'main.ts~'), 'backup');
   expect(bundleSourcesDigest(root)).toBe(before);
 });
 
