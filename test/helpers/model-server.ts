@@ -18,6 +18,18 @@ export async function http(url: string, init: RequestInit = {}): Promise<HttpRes
   return { status: response.status, body: contentType?.includes('json') ? JSON.parse(text) : text, contentType };
 }
 
+/** POSTs a JSON body with chunked transfer encoding: the server learns its size only by reading it. */
+export function postChunked(url: string, json: string): Promise<HttpResult> {
+  const chunk = new TextEncoder().encode(json);
+  const body = new ReadableStream({
+    start(controller) {
+      controller.enqueue(chunk);
+      controller.close();
+    },
+  });
+  return http(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+}
+
 /** The model server as a real gunicorn process on 127.0.0.1, under Debian's Python. */
 export class ModelServerProcess {
   /** `url` serves the API; `metricsUrl` is the metrics port (GET /metrics). */

@@ -1,5 +1,8 @@
-import { App, Stack } from 'aws-cdk-lib';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { Construct } from 'constructs';
 
 /** A stack in a fresh app with a fixed account and region, as a deployed app would have. */
@@ -26,4 +29,27 @@ export function containers(template: Template): Record<string, any> {
 /** A container's environment as a plain object. */
 export function envOf(container: any): Record<string, unknown> {
   return Object.fromEntries((container.Environment ?? []).map((e: any) => [e.Name, e.Value]));
+}
+
+/** One validation plugin's report, as synth writes it to `validation-report.json`. */
+export interface PluginReport {
+  readonly pluginName: string;
+  readonly conclusion: string;
+  readonly violations: Array<{ ruleName: string; violatingConstructs: Array<{ constructPath: string }> }>;
+}
+
+/**
+ * Synthesizes an app (with an `outdir` of its own) under cdk-nag's AwsSolutions checks. Findings
+ * fail synth: the error is returned, and the plugins' reports say which they were.
+ */
+export function synthWithNag(app: App): { reports: PluginReport[]; error?: Error } {
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  let error: Error | undefined;
+  try {
+    app.synth();
+  } catch (err) {
+    error = err as Error;
+  }
+  const reports = JSON.parse(fs.readFileSync(path.join(app.outdir, 'validation-report.json'), 'utf8')).pluginReports;
+  return { reports, error };
 }

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { http, ModelServerProcess } from '../helpers/model-server';
+import { http, ModelServerProcess, postChunked } from '../helpers/model-server';
 import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { SAMPLE_MODEL } from '../../scripts/sample-model';
 
@@ -131,16 +131,7 @@ describe('a body over MAX_BODY_BYTES', () => {
   }, 120_000);
 
   test('a chunked body over the limit is a 413 as well, and the server keeps serving', async () => {
-    const chunk = new TextEncoder().encode(JSON.stringify({ instances: Array(5000).fill(ROW) }));
-    const body = new ReadableStream({
-      start(controller) {
-        controller.enqueue(chunk);
-        controller.close();
-      },
-    });
-    const result = await http(`${server.url}/predict`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half',
-    } as RequestInit);
+    const result = await postChunked(`${server.url}/predict`, JSON.stringify({ instances: Array(5000).fill(ROW) }));
     expect(result.status).toBe(413);
     const ok = await http(`${server.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ features: ROW }) });
     expect(ok.status).toBe(200);

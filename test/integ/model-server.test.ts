@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { http, ModelServerProcess } from '../helpers/model-server';
+import { http, ModelServerProcess, postChunked } from '../helpers/model-server';
 import { requireServerPython } from '../../scripts/processes';
 import { sklearnPredictions, trainTestModels } from '../helpers/python-models';
 import { SAMPLE_MODEL } from '../../scripts/sample-model';
@@ -114,16 +114,7 @@ describe('with the seed chapter\'s RandomForest', () => {
   });
 
   test('a chunked body (no Content-Length) over the size limit gets 413', async () => {
-    const chunk = new TextEncoder().encode(JSON.stringify({ instances: Array(400).fill([5.1, 3.5, 1.4, 0.2]) }));
-    const body = new ReadableStream({
-      start(controller) {
-        controller.enqueue(chunk);
-        controller.close();
-      },
-    });
-    const result = await http(`${server.url}/predict`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half',
-    } as RequestInit);
+    const result = await postChunked(`${server.url}/predict`, JSON.stringify({ instances: Array(400).fill([5.1, 3.5, 1.4, 0.2]) }));
     expect(result.status).toBe(413);
     expect(result.body.error).toMatch(/larger than the 4096-byte limit/);
   });

@@ -1,8 +1,6 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { App } from 'aws-cdk-lib';
 import { COMPOSITIONS, platformApp, sideBySideApp } from '../helpers/compositions';
+import { synthWithNag } from '../helpers/stack';
 
 /**
  * The constructs in a team's own stack layout: a VPC, cluster, listener and KMS bucket from a
@@ -22,17 +20,9 @@ function resourcesOf(template: any, type: string): Array<[string, any]> {
 }
 
 test.each(Object.entries(COMPOSITIONS))('%s: synthesizes, and cdk-nag finds nothing in the library\'s constructs', (_name, make) => {
-  const app = make();
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  let error: Error | undefined;
-  try {
-    app.synth();
-  } catch (err) {
-    error = err as Error;
-  }
-  const report = JSON.parse(fs.readFileSync(path.join(app.outdir, 'validation-report.json'), 'utf8'));
-  const findings = report.pluginReports.flatMap((r: any) => r.violations ?? [])
-    .flatMap((v: any) => v.violatingConstructs.map((c: any) => `${v.ruleName} at ${c.constructPath}`));
+  const { reports, error } = synthWithNag(make());
+  const findings = reports.flatMap((r) => r.violations ?? [])
+    .flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`));
   // The app's own platform resources (a bare VPC, ALB and cluster) are the app's business.
   const library = /^(Models\/(Iris|Wine)|MoreModels\/Digits|Serving\/(Iris|Resnet)|SharedRollouts\/(Iris|Wine)|Rollouts\/(Resnet|Digits))\//;
   expect(findings.filter((f: string) => library.test(f.split(' at ')[1]))).toEqual([]);

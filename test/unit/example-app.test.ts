@@ -4,36 +4,23 @@ import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { ModelServingExampleStack, ModelServingExampleStackProps } from '../../bin/example-stack';
 import { SAMPLE_GOLDEN, SAMPLE_MODEL_DIR } from '../../scripts/sample-model';
-
-interface NagReport {
-  readonly conclusion: string;
-  readonly violations: Array<{ ruleName: string; violatingConstructs: Array<{ constructPath: string }> }>;
-}
+import { PluginReport, synthWithNag } from '../helpers/stack';
 
 /**
  * Synthesizes the example stack with cdk-nag's AwsSolutions checks and returns their report:
  * cdk-nag writes one only when it finds something, so a clean run has none.
  */
-function nag(props: ModelServingExampleStackProps, extra?: (app: App) => void): { report?: NagReport; error?: Error } {
+function nag(props: ModelServingExampleStackProps, extra?: (app: App) => void): { report?: PluginReport; error?: Error } {
   const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-nag-')) });
   new ModelServingExampleStack(app, 'ModelServing', { ...props, env: { account: '123456789012', region: 'eu-west-1' } });
   extra?.(app);
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  let error: Error | undefined;
-  try {
-    app.synth();
-  } catch (err) {
-    error = err as Error;
-  }
-  const file = path.join(app.outdir, 'validation-report.json');
-  const reports = JSON.parse(fs.readFileSync(file, 'utf8')).pluginReports;
-  return { report: reports.find((r: any) => r.pluginName === 'AwsSolutions'), error };
+  const { reports, error } = synthWithNag(app);
+  return { report: reports.find((r) => r.pluginName === 'AwsSolutions'), error };
 }
 
-function describeViolations(report?: NagReport): string[] {
+function describeViolations(report?: PluginReport): string[] {
   return (report?.violations ?? []).flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`));
 }
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -11,9 +11,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { FargateModelService, FargateModelServiceProps, ModelSource } from '../../lib';
-import { containers, envOf, newStack, templateOf } from '../helpers/stack';
+import { containers, envOf, newStack, synthWithNag, templateOf } from '../helpers/stack';
 
 function model(stack: Stack): ModelSource {
   return ModelSource.fromBucket(s3.Bucket.fromBucketName(stack, 'ModelBucket', 'team-models'), 'iris/model.joblib');
@@ -382,12 +381,8 @@ describe('secrets', () => {
     const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'secrets-')) });
     const stack = new Stack(app, 'S', { env: { account: '123456789012', region: 'eu-west-1' } });
     new FargateModelService(stack, 'Model', { model: model(stack), ...props(stack) });
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-    try {
-      app.synth();
-    } catch { /* findings fail synth; the report says which */ }
-    const reports = JSON.parse(fs.readFileSync(path.join(app.outdir, 'validation-report.json'), 'utf8')).pluginReports;
-    const findings = reports.flatMap((r: any) => r.violations ?? []).map((v: any) => v.ruleName);
+    const { reports } = synthWithNag(app); // findings fail synth; the reports say which
+    const findings = reports.flatMap((r) => r.violations ?? []).map((v) => v.ruleName);
     const warnings = stack.node.findAll().flatMap((c) => c.node.metadata)
       .filter((m) => m.type === 'aws:cdk:warning' && String(m.data).includes('looks like a secret')).map((m) => String(m.data));
     return { stack, findings, warnings };
