@@ -1,7 +1,9 @@
+import { Duration } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Construct } from 'constructs';
 import { checkFargateSize } from './fargate-sizes';
-import { ModelServiceBase, ModelServiceBaseProps } from './model-service-base';
+import { ModelServiceBase } from './model-service-base';
+import { ModelServiceBaseProps } from './service-props';
 import { checkIntRange } from './validation';
 
 export interface FargateModelServiceProps extends ModelServiceBaseProps {
@@ -36,17 +38,14 @@ export class FargateModelService extends ModelServiceBase {
   public readonly taskDefinition: ecs.FargateTaskDefinition;
 
   constructor(scope: Construct, id: string, props: FargateModelServiceProps) {
-    super(scope, id, props);
+    // Fargate gives a container at most 2 minutes between SIGTERM and SIGKILL.
+    super(scope, id, props, Duration.minutes(2));
     const cpu = props.cpu ?? 1024;
     const memoryLimitMiB = props.memoryLimitMiB ?? 2048;
-    checkFargateSize('FargateModelService', cpu, memoryLimitMiB);
-    checkIntRange('FargateModelService', 'ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200);
-    checkIntRange('FargateModelService', 'stopTimeout (seconds)', this._settings.stopTimeout.toSeconds(), 2, 120);
+    checkFargateSize(this, cpu, memoryLimitMiB);
+    checkIntRange(this, 'ephemeralStorageGiB', props.ephemeralStorageGiB, 21, 200);
 
-    this.cluster = props.cluster ?? new ecs.Cluster(this, 'Cluster', {
-      vpc: this.vpc,
-      containerInsightsV2: ecs.ContainerInsights.ENABLED,
-    });
+    this.cluster = props.cluster ?? this.defaultCluster();
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
       cpu,

@@ -1,4 +1,4 @@
-import { InvalidPropError } from './validation';
+import { InvalidPropError, PropOwner } from './validation';
 
 /** Fargate's valid memory sizes (MiB) for each CPU size (units): [min, max, step]. */
 const FARGATE_MEMORY: Record<number, [number, number, number]> = {
@@ -20,7 +20,7 @@ function allowedMemory(cpu: number): number[] {
 }
 
 /** Throws unless `cpu` and `memoryLimitMiB` are a pair Fargate accepts. */
-export function checkFargateSize(where: string, cpu: number, memoryLimitMiB: number): void {
+export function checkFargateSize(where: PropOwner, cpu: number, memoryLimitMiB: number): void {
   if (!(cpu in FARGATE_MEMORY)) {
     throw new InvalidPropError(where, 'cpu', `must be one of ${Object.keys(FARGATE_MEMORY).join(', ')} (CPU units), got ${cpu}`);
   }

@@ -1,4 +1,4 @@
-import { InvalidPropError } from './validation';
+import { InvalidPropError, PropOwner } from './validation';
 
 /** What ECS can reserve on a GPU instance size. */
 export interface GpuInstanceSpec {
@@ -30,7 +30,7 @@ const GPU_INSTANCES: Record<'g4dn' | 'g5' | 'g6', Partial<Record<Size, Row>>> = 
 export const HOST_RESERVED_MIB = 1536;
 
 /** The spec of a g4dn, g5 or g6 size; any other instance type fails synth with the allowed ones. */
-export function gpuInstanceSpec(where: string, instanceType: string): GpuInstanceSpec {
+export function gpuInstanceSpec(where: PropOwner, instanceType: string): GpuInstanceSpec {
   const [family, size] = instanceType.split('.') as [keyof typeof GPU_INSTANCES, Size];
   const row = GPU_INSTANCES[family]?.[size];
   if (!row) {

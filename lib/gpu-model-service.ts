@@ -6,9 +6,12 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, Dependable, IDependable } from 'constructs';
 import { gpuInstanceSpec, usableMemoryMiB } from './gpu-instances';
-import { ComputeMetrics, ModelServiceBase, ModelServiceBaseProps } from './model-service-base';
+import { GPU_AGENT_NAMESPACE, gpuInstanceUserData } from './gpu-user-data';
+import { ModelServiceBase } from './model-service-base';
 import { ReleaseScaleInProtection } from './release-scale-in-protection';
 import { ServingImage } from './serving-image';
+import { ComputeMetrics } from './service-operations';
+import { ModelServiceBaseProps } from './service-props';
 import { checkIntRange, InvalidPropError } from './validation';
 
 export interface GpuModelServiceProps extends ModelServiceBaseProps {
@@ -58,9 +61,6 @@ export interface GpuModelServiceProps extends ModelServiceBaseProps {
   readonly maxInstances?: number;
 }
 
-/** Where task-scoped Docker volumes live on the host: the instance store is mounted here. */
-const DOCKER_VOLUMES_DIR = '/var/lib/docker/volumes';
-
 /**
  * A model behind an Application Load Balancer on ECS with EC2 GPU capacity (g4dn by default).
  * The fetcher, server, load balancer, health checks, rollout and scaling are wired exactly as in
@@ -79,8 +79,9 @@ export class GpuModelService extends ModelServiceBase {
   public readonly instanceRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: GpuModelServiceProps) {
-    super(scope, id, props);
-    const where = 'GpuModelService';
+    // ECS allows an EC2 container up to 10 minutes between SIGTERM and SIGKILL.
+    super(scope, id, props, Duration.minutes(10));
+    const where = this;
     const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.G4DN, ec2.InstanceSize.XLARGE);
     const spec = gpuInstanceSpec(where, instanceType.toString());
     const gpuCount = props.gpuCount ?? 1;
@@ -95,7 +96,6 @@ export class GpuModelService extends ModelServiceBase {
     const memoryLimitMiB = props.memoryLimitMiB ?? Math.floor(usable / tasksPerInstance);
     checkIntRange(where, 'memoryLimitMiB', memoryLimitMiB, 512, usable);
     checkIntRange(where, 'rootVolumeGiB', props.rootVolumeGiB, 30, 16384);
-    checkIntRange(where, 'stopTimeout (seconds)', this._settings.stopTimeout.toSeconds(), 2, 600);
     const maxInstances = props.maxInstances ?? Math.ceil(this._settings.maxCapacity / tasksPerInstance);
     checkIntRange(where, 'maxInstances', maxInstances, 1, 1000);
     if (props.cluster && !(props.cluster instanceof ecs.Cluster)) {
@@ -111,10 +111,7 @@ export class GpuModelService extends ModelServiceBase {
         `GpuModelService in stack '${Stack.of(props.cluster).stackName}', or omit 'cluster' and pass 'vpc' to give it a cluster of its own`);
     }
 
-    const cluster = (props.cluster as ecs.Cluster | undefined) ?? new ecs.Cluster(this, 'Cluster', {
-      vpc: this.vpc,
-      containerInsightsV2: ecs.ContainerInsights.ENABLED,
-    });
+    const cluster = (props.cluster as ecs.Cluster | undefined) ?? this.defaultCluster();
     this.cluster = cluster;
 
     this.instanceRole = new iam.Role(this, 'InstanceRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
@@ -239,14 +236,11 @@ export class GpuModelService extends ModelServiceBase {
   }
 
   private gpuInstances(instanceType: ec2.InstanceType, maxInstances: number, props: GpuModelServiceProps): autoscaling.AutoScalingGroup {
-    const userData = ec2.UserData.forLinux();
-    // Tasks use the task role, never the instance role: block their access to the instance's IMDS.
-    userData.addCommands('echo ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config');
-    // ECS drains a Spot instance's tasks as soon as it gets its interruption notice. (CDK adds this
-    // only for a launch configuration's spotPrice, never for a mixed-instances policy.)
-    if (props.spot) userData.addCommands('echo ECS_ENABLE_SPOT_INSTANCE_DRAINING=true >> /etc/ecs/ecs.config');
-    if (props.modelOnInstanceStore) userData.addCommands(...mountInstanceStore(DOCKER_VOLUMES_DIR));
-    userData.addCommands(...gpuMetricsAgent(this.metricsServiceName));
+    const userData = gpuInstanceUserData({
+      spot: props.spot ?? false,
+      modelOnInstanceStore: props.modelOnInstanceStore ?? false,
+      metricsServiceName: this.metricsServiceName,
+    });
 
     const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       instanceType,
@@ -306,66 +300,3 @@ export class GpuModelService extends ModelServiceBase {
   }
 }
 
-/** The CloudWatch agent's namespace, where it publishes the GPU metrics. */
-const GPU_AGENT_NAMESPACE = 'CWAgent';
-
-/**
- * User data that installs the CloudWatch agent (from the Amazon Linux 2023 repository) and has it
- * publish each GPU's utilization and memory from nvidia-smi every minute, aggregated by `service`
- * (the metrics' only dimension), without the per-host series.
- */
-export function gpuMetricsAgentConfig(service: string): object {
-  return {
-    agent: { metrics_collection_interval: 60, omit_hostname: true },
-    metrics: {
-      namespace: GPU_AGENT_NAMESPACE,
-      aggregation_dimensions: [['Service']],
-      metrics_collected: {
-        nvidia_gpu: {
-          measurement: ['utilization_gpu', 'memory_used', 'memory_total'],
-          metrics_collection_interval: 60,
-          append_dimensions: { Service: service },
-        },
-      },
-    },
-  };
-}
-
-function gpuMetricsAgent(service: string): string[] {
-  const config = '/opt/aws/amazon-cloudwatch-agent/etc/gpu-metrics.json';
-  // In the background: the ECS agent starts after user data, and tasks need not wait for metrics.
-  return [
-    `cat > /tmp/gpu-metrics.json <<'EOF'`,
-    JSON.stringify(gpuMetricsAgentConfig(service)),
-    'EOF',
-    '(',
-    '  if dnf install -y -q amazon-cloudwatch-agent; then',
-    `    install -m 0644 /tmp/gpu-metrics.json ${config}`,
-    `    /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${config}`,
-    '  else',
-    '    echo "the CloudWatch agent could not be installed: no GPU metrics from this instance" >&2',
-    '  fi',
-    ') >>/var/log/gpu-metrics-agent.log 2>&1 &',
-  ];
-}
-
-/**
- * User data that formats the first NVMe instance-store device and mounts it at `dir`. User data
- * runs before the ECS agent starts, so no task volume exists yet; Docker is stopped around the
- * mount so its volume metadata is created on the new file system, not hidden beneath it.
- */
-function mountInstanceStore(dir: string): string[] {
-  return [
-    'dev=$(ls /dev/disk/by-id/nvme-Amazon_EC2_NVMe_Instance_Storage_* 2>/dev/null | head -n 1)',
-    'if [ -n "$dev" ]; then',
-    '  blkid "$dev" >/dev/null 2>&1 || mkfs.xfs -q "$dev"',
-    '  systemctl stop docker.socket docker.service',
-    `  mkdir -p ${dir}`,
-    `  mountpoint -q ${dir} || mount -o noatime "$dev" ${dir}`,
-    '  systemctl start docker.service',
-    `  echo "instance store $dev mounted at ${dir}"`,
-    'else',
-    '  echo "no NVMe instance store found: task volumes stay on the root volume" >&2',
-    'fi',
-  ];
-}

@@ -2,7 +2,8 @@
 export { ModelSource, ModelArchive, type ModelSourceConfig, type ModelBucketOptions, type ModelUriOptions } from './model-source';
 export { ServingImage, type ServingImageConfig, type ServingImageBuildOptions, type ModelServerImageOptions } from './serving-image';
 export { type ExistingListenerOptions } from './model-endpoint';
-export { ModelServiceBase, type ModelServiceBaseProps } from './model-service-base';
+export { ModelServiceBase } from './model-service-base';
+export { type ModelServiceBaseProps } from './service-props';
 export { FargateModelService, type FargateModelServiceProps } from './fargate-model-service';
 export { GpuModelService, type GpuModelServiceProps } from './gpu-model-service';
 export { ModelImageRepository, type ModelImageRepositoryProps } from './model-image-repository';

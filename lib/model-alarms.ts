@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { ModelAlarmsOptions } from './model-alarms-options';
-import { checkDuration, checkIntRange, InvalidPropError } from './validation';
+import { checkDuration, checkIntRange, InvalidPropError, PropOwner } from './validation';
 
 /** The metrics the alarms watch. */
 export interface ModelAlarmMetrics {
@@ -20,7 +20,7 @@ export interface ModelAlarmMetrics {
 }
 
 /** Checks the options at the top of the service's constructor. */
-export function validateAlarmOptions(where: string, options: ModelAlarmsOptions): void {
+export function validateAlarmOptions(where: PropOwner, options: ModelAlarmsOptions): void {
   const prop = (name: string) => `alarms.${name}`;
   if (options.errorRatePercent !== undefined && !(options.errorRatePercent > 0 && options.errorRatePercent <= 100)) {
     throw new InvalidPropError(where, prop('errorRatePercent'), `must be more than 0 and at most 100, got ${options.errorRatePercent}`);

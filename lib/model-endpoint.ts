@@ -4,7 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { checkIntRange, InvalidPropError } from './validation';
+import { checkIntRange, InvalidPropError, PropOwner } from './validation';
 
 /** A listener of an existing Application Load Balancer that routes some requests to the model. */
 export interface ExistingListenerOptions {
@@ -70,7 +70,7 @@ const NEW_LISTENER_PRIORITIES = { test: 5, production: 10 };
  */
 export class ModelEndpoint extends Construct {
   /** Checks an existing listener's options at the top of the service's constructor. */
-  public static validateExistingListener(where: string, options: ExistingListenerOptions, sideBySide: boolean): void {
+  public static validateExistingListener(where: PropOwner, options: ExistingListenerOptions, sideBySide: boolean): void {
     checkIntRange(where, 'existingListener.priority', options.priority, 1, 50000);
     checkIntRange(where, 'existingListener.testPriority', options.testPriority, 1, 50000);
     if (sideBySide && options.testPriority === undefined) {

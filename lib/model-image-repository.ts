@@ -66,7 +66,7 @@ export class ModelImageRepository extends Construct {
 
   constructor(scope: Construct, id: string, props: ModelImageRepositoryProps) {
     super(scope, id);
-    const where = `ModelImageRepository ${this.node.path}`;
+    const where = this;
     if (Token.isUnresolved(props.repositoryName) || !REPOSITORY_NAME.test(props.repositoryName) || props.repositoryName.length > 256) {
       throw new InvalidPropError(where, 'repositoryName',
         `must be a literal ECR repository name (lowercase letters, digits, '.', '_', '-' and '/' between them, up to 256 characters), got '${props.repositoryName}'`);
@@ -121,7 +121,7 @@ export class ModelImageRepository extends Construct {
   public stackSynthesizer(props: DefaultStackSynthesizerProps = {}): DefaultStackSynthesizer {
     // The role that pushes must be the one the repository admits: one bootstrap qualifier.
     if (props.qualifier && props.qualifier !== this.bootstrapQualifier) {
-      throw new InvalidPropError(`ModelImageRepository ${this.node.path}`, 'qualifier',
+      throw new InvalidPropError(this, 'qualifier',
         `must be the repository's bootstrapQualifier '${this.bootstrapQualifier}', got '${props.qualifier}'; set bootstrapQualifier on the repository instead`);
     }
     return ModelImageRepository.synthesizerFor(this.repositoryName, { qualifier: this.bootstrapQualifier, ...props });

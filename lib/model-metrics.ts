@@ -1,5 +1,6 @@
 import { Duration, Fn } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { ModelContainerContract } from './container-contract';
 
@@ -56,6 +57,19 @@ export class ModelMetrics {
       dimensionsMap: { LoadBalancer: this.loadBalancer },
       statistic,
       period: Duration.minutes(1),
+      ...options,
+    });
+  }
+
+  /** A Container Insights metric of one ECS service (Average over a minute). */
+  public static containerInsights(service: ecs.BaseService, metricName: string, label: string, options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: 'ECS/ContainerInsights',
+      metricName,
+      dimensionsMap: { ClusterName: service.cluster.clusterName, ServiceName: service.serviceName },
+      statistic: 'Average',
+      period: Duration.minutes(1),
+      label,
       ...options,
     });
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AssetHashType, Token, Validations } from 'aws-cdk-lib';
@@ -31,6 +32,12 @@ export interface ModelSourceConfig {
    * @default - no per-file check
    */
   readonly manifest?: Record<string, string>;
+  /**
+   * The version the service names the model by unless it is given one: the first 12 hex digits
+   * of its SHA-256 (of its file manifest for a directory), else its S3 key.
+   * @default 'unversioned'
+   */
+  readonly modelVersion?: string;
 }
 
 /** An archive the model fetcher unpacks into the model directory. */
@@ -93,7 +100,7 @@ export abstract class ModelSource {
    * When the bucket has a KMS key, the task role is granted `kms:Decrypt` on it.
    */
   public static fromBucket(bucket: s3.IBucket, keyOrPrefix: string, options: ModelBucketOptions = {}): ModelSource {
-    return new BucketModelSource(() => bucket, keyOrPrefix, options, bucket.encryptionKey);
+    return new BucketModelSource('ModelSource.fromBucket', () => bucket, keyOrPrefix, options, bucket.encryptionKey);
   }
 
   /** An object (`s3://bucket/key`) or a prefix (`s3://bucket/prefix/`) in an existing bucket. */
@@ -101,6 +108,7 @@ export abstract class ModelSource {
     const parsed = parseS3Uri(uri);
     if (typeof parsed === 'string') throw new InvalidPropError('ModelSource.fromS3Uri', 'uri', parsed);
     return new BucketModelSource(
+      'ModelSource.fromS3Uri',
       (scope) => s3.Bucket.fromBucketName(scope, 'ModelBucket', parsed.bucketName),
       parsed.key,
       options,
@@ -142,6 +150,7 @@ class AssetModelSource extends ModelSource {
       sha256: this.sha256,
       unpack: asset.isZipArchive ? ModelArchive.ZIP : undefined,
       manifest: this.manifest,
+      modelVersion: contentVersion(this.sha256, this.manifest)!,
     };
   }
 }
@@ -150,13 +159,13 @@ class BucketModelSource extends ModelSource {
   private readonly isPrefix: boolean;
 
   constructor(
+    where: string,
     private readonly bucket: (scope: Construct) => s3.IBucket,
     private readonly key: string,
     private readonly options: ModelBucketOptions,
     private readonly encryptionKey?: kms.IKey,
   ) {
     super();
-    const where = 'ModelSource';
     if (!Token.isUnresolved(key)) checkKey(where, key);
     this.isPrefix = key.endsWith('/');
     if (options.sha256 !== undefined) {
@@ -178,8 +187,21 @@ class BucketModelSource extends ModelSource {
   public bind(scope: Construct, grantee: iam.IGrantable): ModelSourceConfig {
     const bucket = this.bucket(scope);
     grantModelRead(scope, grantee, bucket, this.key, this.isPrefix, this.encryptionKey);
-    return { uri: `s3://${bucket.bucketName}/${this.key}`, sha256: this.options.sha256, manifest: this.options.manifest };
+    return {
+      uri: `s3://${bucket.bucketName}/${this.key}`,
+      sha256: this.options.sha256,
+      manifest: this.options.manifest,
+      modelVersion: contentVersion(this.options.sha256, this.options.manifest) ?? this.key.replace(/\/+$/, ''),
+    };
   }
+}
+
+/** A version named by the model's content: its checksum, or its manifest's. */
+function contentVersion(sha256?: string, manifest?: Record<string, string>): string | undefined {
+  if (sha256) return sha256.slice(0, 12);
+  if (!manifest) return undefined;
+  const canonical = JSON.stringify(Object.entries(manifest).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 12);
 }
 
 /** Every file below `dir` with its SHA-256, by its path below `dir` with '/' separators. */

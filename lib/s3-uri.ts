@@ -1,8 +1,8 @@
 /** An S3 location named by `s3://bucket/key` (an object) or `s3://bucket/prefix/` (a prefix). */
 export interface S3Uri {
   readonly bucketName: string;
+  /** The object key, or the prefix (ending in `/`). */
   readonly key: string;
-  readonly isPrefix: boolean;
 }
 
 const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
@@ -13,5 +13,5 @@ export function parseS3Uri(uri: string): S3Uri | string {
   if (!match) {
     return `expected s3://bucket/key or s3://bucket/prefix/ (a bucket name of 3-63 lowercase letters, digits, '.' or '-', then a key), got '${uri}'`;
   }
-  return { bucketName: match[1], key: match[2], isPrefix: match[2].endsWith('/') };
+  return { bucketName: match[1], key: match[2] };
 }

@@ -16,13 +16,10 @@ export class StartupBudget {
 
   /** The fetcher's deadline, whole download and retries included (MODEL_FETCH_TIMEOUT_SECONDS). */
   public readonly fetchTimeout: Duration;
-  /** What is left for loading the model and the first health checks. */
-  public readonly loadTimeout: Duration;
 
   constructor(startupTimeout: Duration) {
     const total = startupTimeout.toSeconds();
     const load = Math.max(MIN_LOAD_SECONDS, Math.ceil(total / 4));
     this.fetchTimeout = Duration.seconds(total - load);
-    this.loadTimeout = Duration.seconds(load);
   }
 }

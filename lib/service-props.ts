@@ -1,0 +1,220 @@
+import { Duration } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { ModelContainerContract } from './container-contract';
+import { GoldenRequests } from './golden-requests';
+import { ModelAlarmsOptions } from './model-alarms-options';
+import { ExistingListenerOptions } from './model-endpoint';
+import { ModelSource } from './model-source';
+import { Rollout } from './rollout';
+import { ServingImage } from './serving-image';
+
+/** Props every model service has, whatever its compute. */
+export interface ModelServiceBaseProps {
+  /** The model to serve: downloaded by the task's fetcher when each task starts. */
+  readonly model: ModelSource;
+
+  /**
+   * The serving image.
+   * @default ServingImage.fromModelServer() (with `gpu: true` on GPU capacity)
+   */
+  readonly image?: ServingImage;
+
+  /**
+   * The model fetcher image (the task's init container).
+   * @default - built from this library's `assets/model-fetcher`
+   */
+  readonly fetcherImage?: ecs.ContainerImage;
+
+  /**
+   * The VPC the tasks and the load balancer use. Leave it out when `cluster` is given: the
+   * cluster's VPC is used, and giving both fails synth.
+   * @default - the cluster's VPC when `cluster` is given, else a new VPC with 2 AZs, one NAT
+   * gateway, an S3 gateway endpoint and flow logs
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * The ECS cluster.
+   * @default - a new cluster with Container Insights
+   */
+  readonly cluster?: ecs.ICluster;
+
+  /**
+   * The subnets the tasks run in.
+   * @default - the VPC's private subnets with egress
+   */
+  readonly taskSubnets?: ec2.SubnetSelection;
+
+  /**
+   * Whether a new load balancer is reachable from the internet. An internal one accepts
+   * traffic from the VPC's CIDR only. An internet-facing one needs a `certificate`, or the
+   * explicit `allowPlainHttp`.
+   * @default - internet-facing with a `certificate` (or `allowPlainHttp`), internal otherwise
+   */
+  readonly internetFacing?: boolean;
+
+  /**
+   * A certificate for HTTPS. With one, the load balancer listens on 443 (TLS 1.3/1.2 policy)
+   * and redirects HTTP on 80 to HTTPS.
+   * @default - HTTP on port 80
+   */
+  readonly certificate?: acm.ICertificate;
+
+  /**
+   * Serve plain HTTP on an internet-facing load balancer, without a certificate. Every request's
+   * features and every prediction then cross the internet unencrypted: for a trial, not for
+   * production.
+   * @default false
+   */
+  readonly allowPlainHttp?: boolean;
+
+  /**
+   * Attach to an existing load balancer's listener instead of creating a load balancer.
+   * @default - a new load balancer
+   */
+  readonly existingListener?: ExistingListenerOptions;
+
+  /**
+   * The bucket a new load balancer writes its access logs to (it must use SSE-S3).
+   * @default - a new encrypted bucket that expires logs after 90 days
+   */
+  readonly accessLogsBucket?: s3.IBucket;
+
+  /**
+   * The port the server listens on in the container.
+   * @default 8080
+   */
+  readonly containerPort?: number;
+
+  /**
+   * The server's health route (below `existingListener.pathPrefix`, when there is one): the load
+   * balancer's health check and the container's call it, and the built-in server answers it
+   * (HEALTH_PATH). It must answer 200 only once the model is loaded.
+   * @default '/health'
+   */
+  readonly healthCheckPath?: string;
+
+  /**
+   * Extra environment variables for the server container: non-secret configuration only, as the
+   * task definition shows them in plain text. A name that looks like a secret's (`API_KEY`,
+   * `DB_PASSWORD`, `..._TOKEN`) gets a synth warning, and cdk-nag's AwsSolutions-ECS2 reports it.
+   * @default - none
+   */
+  readonly environment?: Record<string, string>;
+
+  /**
+   * Secrets for the server container, from Secrets Manager or SSM Parameter Store
+   * (`ecs.Secret.fromSecretsManager(...)`, `ecs.Secret.fromSsmParameter(...)`). ECS injects them as
+   * environment variables when the task starts; the task definition holds only their ARNs, and the
+   * execution role may read exactly them.
+   * @default - none
+   */
+  readonly secrets?: Record<string, ecs.Secret>;
+
+  /**
+   * How long a new task may take to download and load the model before health checks count:
+   * the service's health check grace period, at least a minute. The model fetcher gets three
+   * quarters of it for the download (MODEL_FETCH_TIMEOUT_SECONDS); the rest, and never less than
+   * 30 s, is for loading the model and the first health checks.
+   * @default Duration.minutes(5)
+   */
+  readonly startupTimeout?: Duration;
+
+  /**
+   * How long the server has to finish in-flight requests after SIGTERM, before SIGKILL.
+   * @default Duration.seconds(30)
+   */
+  readonly stopTimeout?: Duration;
+
+  /**
+   * How long the load balancer keeps sending a stopping task's in-flight requests.
+   * @default Duration.seconds(30)
+   */
+  readonly deregistrationDelay?: Duration;
+
+  /**
+   * The fewest tasks; autoscaling never goes below it.
+   * @default 2
+   */
+  readonly minCapacity?: number;
+
+  /**
+   * The most tasks.
+   * @default 4
+   */
+  readonly maxCapacity?: number;
+
+  /**
+   * Scale out when load balancer requests per task per minute exceed this.
+   * @default 3000
+   */
+  readonly targetRequestsPerTaskPerMinute?: number;
+
+  /**
+   * Scale out when average CPU utilization (percent) exceeds this.
+   * @default 70
+   */
+  readonly targetCpuUtilization?: number;
+
+  /**
+   * How long the containers' logs are kept.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * The model's version: /health, the access log, the `model_server_model_info` metric, the EMF
+   * metrics' ModelVersion dimension and the dashboard show it, so a rollout or a rollback shows as
+   * a change of version. 1-128 printable characters, no spaces.
+   * @default - the serving image's `modelVersion`, else the first 12 hex digits of the model's
+   * SHA-256 (of its file manifest for a directory), else the model's S3 key
+   */
+  readonly modelVersion?: string;
+
+  /**
+   * How a new task definition (a new model or image) reaches production traffic.
+   * `Rollout.canary()`, `linear()` and `blueGreen()` run the new tasks beside the old ones behind
+   * a second target group, test them (`goldenRequests`), shift traffic, and roll back on alarm.
+   * @default Rollout.rolling()
+   */
+  readonly rollout?: Rollout;
+
+  /**
+   * Requests with known answers that a side-by-side rollout's new tasks must answer correctly,
+   * in time, before production traffic moves to them; any failure rolls the deployment back.
+   * @default - none
+   */
+  readonly goldenRequests?: GoldenRequests;
+
+  /**
+   * The golden-signal alarms, and whether they roll deployments back.
+   * @default - on, with the documented thresholds, rolling deployments back
+   */
+  readonly alarms?: ModelAlarmsOptions;
+
+  /**
+   * Whether to create a CloudWatch dashboard for the service.
+   * @default true
+   */
+  readonly dashboard?: boolean;
+}
+
+/** Defaults and limits shared by every model service. */
+export const SERVICE_DEFAULTS = {
+  containerPort: ModelContainerContract.DEFAULT_PORT,
+  healthCheckPath: ModelContainerContract.DEFAULT_HEALTH_PATH,
+  startupTimeout: Duration.minutes(5),
+  stopTimeout: Duration.seconds(30),
+  deregistrationDelay: Duration.seconds(30),
+  minCapacity: 2,
+  maxCapacity: 4,
+  targetRequestsPerTaskPerMinute: 3000,
+  targetCpuUtilization: 70,
+};
+
+/** The props that have a default, with it filled in. */
+export type ServiceSettings = Required<Pick<ModelServiceBaseProps, keyof typeof SERVICE_DEFAULTS>>;

@@ -1,0 +1,73 @@
+import { Duration, Token } from 'aws-cdk-lib';
+import { IConstruct } from 'constructs';
+import { ModelContainerContract } from './container-contract';
+import { validateAlarmOptions } from './model-alarms';
+import { ModelEndpoint } from './model-endpoint';
+import { Rollout } from './rollout';
+import { ModelServiceBaseProps, ServiceSettings } from './service-props';
+import { StartupBudget } from './startup-budget';
+import { checkDuration, checkIntRange, InvalidPropError } from './validation';
+
+/** A model version: printable ASCII without spaces, as a metric dimension and a header allow. */
+const MODEL_VERSION = /^[\x21-\x7e]{1,128}$/;
+
+/** What the compute variant adds to the checks every service gets. */
+export interface ComputeLimits {
+  /** The longest stopTimeout the compute allows (ECS: 120 s on Fargate, 600 s on EC2). */
+  readonly maxStopTimeout: Duration;
+}
+
+/**
+ * Checks the props every model service has, at the top of its constructor: each failure names
+ * the construct's path, the prop and what is allowed.
+ */
+export function validateServiceProps(
+  scope: IConstruct, props: ModelServiceBaseProps, s: ServiceSettings, rollout: Rollout, limits: ComputeLimits,
+): void {
+  checkIntRange(scope, 'containerPort', s.containerPort, 1, 65535);
+  if (s.containerPort === ModelContainerContract.METRICS_PORT) {
+    throw new InvalidPropError(scope, 'containerPort',
+      `must not be ${ModelContainerContract.METRICS_PORT}, the server's metrics port (never a load balancer target)`);
+  }
+  if (!Token.isUnresolved(s.healthCheckPath) && !/^\/[\x21-\x7e]*$/.test(s.healthCheckPath)) {
+    throw new InvalidPropError(scope, 'healthCheckPath', `must start with '/' and contain no spaces, got '${s.healthCheckPath}'`);
+  }
+  checkDuration(scope, 'startupTimeout', s.startupTimeout, StartupBudget.MIN_STARTUP_TIMEOUT, Duration.hours(2));
+  checkDuration(scope, 'stopTimeout', s.stopTimeout, Duration.seconds(2), limits.maxStopTimeout);
+  checkDuration(scope, 'deregistrationDelay', s.deregistrationDelay, Duration.seconds(0), Duration.seconds(3600));
+  checkIntRange(scope, 'minCapacity', s.minCapacity, 1, 1000);
+  checkIntRange(scope, 'maxCapacity', s.maxCapacity, 1, 1000);
+  if (s.minCapacity > s.maxCapacity) {
+    throw new InvalidPropError(scope, 'minCapacity', `(${s.minCapacity}) must not exceed maxCapacity (${s.maxCapacity})`);
+  }
+  checkIntRange(scope, 'targetRequestsPerTaskPerMinute', s.targetRequestsPerTaskPerMinute, 1, 1_000_000);
+  checkIntRange(scope, 'targetCpuUtilization', s.targetCpuUtilization, 10, 95);
+
+  if (props.existingListener) ModelEndpoint.validateExistingListener(scope, props.existingListener, rollout.sideBySide);
+  if (props.goldenRequests && !rollout.sideBySide) {
+    throw new InvalidPropError(scope, 'goldenRequests',
+      'are checked against the new tasks before traffic moves to them, which only a side-by-side rollout does: ' +
+      'set rollout to Rollout.canary(), Rollout.linear() or Rollout.blueGreen()');
+  }
+  if (props.modelVersion !== undefined && !Token.isUnresolved(props.modelVersion) && !MODEL_VERSION.test(props.modelVersion)) {
+    throw new InvalidPropError(scope, 'modelVersion', `must be 1-128 printable ASCII characters without spaces, got '${props.modelVersion}'`);
+  }
+  validateAlarmOptions(scope, props.alarms ?? {});
+
+  const loadBalancerProps = props.certificate || props.accessLogsBucket || props.internetFacing !== undefined || props.allowPlainHttp !== undefined;
+  if (props.existingListener && loadBalancerProps) {
+    throw new InvalidPropError(scope, 'existingListener',
+      'configures the load balancer elsewhere; drop certificate, accessLogsBucket, internetFacing and allowPlainHttp, or drop existingListener');
+  }
+  if (props.allowPlainHttp && props.certificate) {
+    throw new InvalidPropError(scope, 'allowPlainHttp', 'applies only without a certificate; with one the load balancer serves HTTPS and redirects HTTP to it');
+  }
+  if (props.internetFacing === true && !props.certificate && !props.allowPlainHttp) {
+    throw new InvalidPropError(scope, 'internetFacing',
+      'an internet-facing load balancer without a certificate would serve plain HTTP to the internet; pass certificate (HTTPS), ' +
+      'set internetFacing: false (reachable from the VPC only), or opt in to plain HTTP with allowPlainHttp: true');
+  }
+  if (props.cluster && props.vpc) {
+    throw new InvalidPropError(scope, 'vpc', 'is taken from the cluster when cluster is given; pass one of them');
+  }
+}

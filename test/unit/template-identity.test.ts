@@ -1,0 +1,41 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { REFERENCE_CONFIGURATIONS, REFERENCE_TEMPLATES_DIR, referenceTemplate } from '../helpers/reference-templates';
+
+/**
+ * Upgrading a deployed stack must replace nothing: every resource keeps its logical ID, type and
+ * settings. Each reference configuration is synthesized and compared with its template as the
+ * library synthesized it before (test/fixtures/templates). The only differences allowed are
+ * listed here, each with the reason it is harmless.
+ */
+const HARMLESS: Array<{ pattern: RegExp; placeholder: string; why: string }> = [
+  {
+    pattern: /[0-9a-f]{64}(\.zip|\.jsonl)?/g,
+    placeholder: '<asset hash>',
+    why: 'an asset hash (S3 key of a Lambda bundle or a model file, the tag of an image) follows the bytes of the asset: ' +
+      'a rebuilt fetcher or function changes it, and CloudFormation updates the function or the task definition in place',
+  },
+];
+
+function normalized(template: unknown): unknown {
+  let text = JSON.stringify(template);
+  for (const { pattern, placeholder } of HARMLESS) text = text.replace(pattern, placeholder);
+  return JSON.parse(text);
+}
+
+describe.each(Object.keys(REFERENCE_CONFIGURATIONS))('the %s configuration', (name) => {
+  const recorded = JSON.parse(fs.readFileSync(path.join(REFERENCE_TEMPLATES_DIR, `${name}.json`), 'utf8'));
+  let current: any;
+  beforeAll(() => {
+    current = referenceTemplate(name);
+  }, 120_000);
+
+  test('keeps every resource, by logical ID and type', () => {
+    const types = (t: any) => Object.fromEntries(Object.entries(t.Resources).map(([id, r]: [string, any]) => [id, r.Type]));
+    expect(types(current)).toEqual(types(recorded));
+  });
+
+  test('synthesizes the template it did before, but for the listed harmless differences', () => {
+    expect(normalized(current)).toEqual(normalized(recorded));
+  });
+});
