@@ -13,8 +13,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { LocalS3 } from '../scripts/local-s3';
+import { MODEL_FETCHER_BUNDLE } from '../lib/bundles';
 
-const FETCHER = path.join(__dirname, '..', 'assets', 'model-fetcher', 'dist', 'fetcher.js');
+const FETCHER = MODEL_FETCHER_BUNDLE;
 const OBJECT_MIB = Number(process.env.BENCH_OBJECT_MIB ?? 1024);
 const RUNS = Number(process.env.BENCH_RUNS ?? 2);
 const PREFIX_FILES = 200;

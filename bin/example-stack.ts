@@ -5,9 +5,6 @@ import { Construct } from 'constructs';
 import { SAMPLE_MODEL_FILE } from '../lib/asset-paths';
 import { FargateModelService, GoldenRequests, GpuModelService, ModelServiceBase, ModelSource, Rollout, ServingImage } from '../lib';
 
-/** The sample model shipped with the library: an iris classifier. */
-export const SAMPLE_MODEL = SAMPLE_MODEL_FILE;
-
 export interface ModelServingExampleStackProps extends StackProps {
   /**
    * A local model file or directory.
@@ -84,7 +81,7 @@ export class ModelServingExampleStack extends Stack {
     }
     const model = props.modelUri
       ? ModelSource.fromS3Uri(props.modelUri)
-      : ModelSource.fromAsset(props.modelPath ?? SAMPLE_MODEL);
+      : ModelSource.fromAsset(props.modelPath ?? SAMPLE_MODEL_FILE);
 
     const compute = props.compute ?? 'cpu';
     const image = ServingImage.fromModelServer({ gpu: compute === 'gpu', modelVersion: props.modelVersion });

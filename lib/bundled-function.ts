@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -6,12 +5,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { FUNCTIONS_DIR, FUNCTIONS_DIST_DIR } from './asset-paths';
 import { assertBundleCurrent } from './bundle-sources';
+import { Bundle, bundleFile } from './bundles';
 
 export interface BundledFunctionProps {
-  /** The function's folder below assets/functions/dist (its source is assets/functions/src/<name>.ts). */
-  readonly name: string;
+  /** The function's bundle (`BUNDLES.goldenRequests`, say): its folder is the function's code. */
+  readonly bundle: Bundle;
   readonly description: string;
   readonly timeout: Duration;
   readonly environment?: Record<string, string>;
@@ -33,11 +32,7 @@ export class BundledFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: BundledFunctionProps) {
     super(scope, id);
-    const dir = path.join(FUNCTIONS_DIST_DIR, props.name);
-    if (!fs.existsSync(path.join(dir, 'index.js'))) {
-      throw new Error(`${dir}/index.js is missing: run 'npm run build' (npm ci runs it) before synth`);
-    }
-    assertBundleCurrent(FUNCTIONS_DIR);
+    assertBundleCurrent(props.bundle);
     const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.ONE_MONTH });
     this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     logGroup.grantWrite(this.role);
@@ -53,7 +48,7 @@ export class BundledFunction extends Construct {
     }
     this.function = new lambda.Function(this, 'Function', {
       runtime: lambda.Runtime.NODEJS_24_X,
-      code: lambda.Code.fromAsset(dir),
+      code: lambda.Code.fromAsset(path.dirname(bundleFile(props.bundle))),
       handler: 'index.handler',
       description: props.description,
       timeout: props.timeout,

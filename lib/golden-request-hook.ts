@@ -6,6 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { BundledFunction } from './bundled-function';
+import { BUNDLES } from './bundles';
 import { GoldenRequests } from './golden-requests';
 import { TEST_HEADER } from './model-endpoint';
 
@@ -42,7 +43,7 @@ export class GoldenRequestHook extends Construct {
       allowAllOutbound: true,
     });
     this.function = new BundledFunction(this, 'Handler', {
-      name: 'golden-requests',
+      bundle: BUNDLES.goldenRequests,
       description: 'Checks new model tasks against golden requests before they take production traffic',
       timeout: Duration.seconds(timeout),
       vpc: props.vpc,

@@ -7,7 +7,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { sha256File } from './file-hash';
+import { filesBelow, sha256File } from './files';
 import { iamWildcardResourceId } from './nag-ids';
 import { parseS3Uri } from './s3-uri';
 import { InvalidPropError } from './validation';
@@ -206,11 +206,7 @@ function contentVersion(sha256?: string, manifest?: Record<string, string>): str
 
 /** Every file below `dir` with its SHA-256, by its path below `dir` with '/' separators. */
 function directoryManifest(dir: string): Record<string, string> {
-  const files = fs.readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
-    .sort();
-  const manifest = Object.fromEntries(files.map((f) => [f, sha256File(path.join(dir, f))]));
+  const manifest = Object.fromEntries(filesBelow(dir).map((f) => [f, sha256File(path.join(dir, f))]));
   checkManifest('ModelSource.fromAsset', manifest, dir);
   return manifest;
 }

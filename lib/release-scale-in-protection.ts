@@ -3,6 +3,7 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, IDependable } from 'constructs';
 import { BundledFunction } from './bundled-function';
+import { BUNDLES } from './bundles';
 import { iamWildcardResourceId } from './nag-ids';
 
 export interface ReleaseScaleInProtectionProps {
@@ -23,7 +24,7 @@ export class ReleaseScaleInProtection extends Construct {
   constructor(scope: Construct, id: string, props: ReleaseScaleInProtectionProps) {
     super(scope, id);
     const handler = new BundledFunction(this, 'Handler', {
-      name: 'release-instances',
+      bundle: BUNDLES.releaseInstances,
       description: 'On stack deletion: lifts scale-in protection from the GPU instances so that their Auto Scaling group can be deleted',
       timeout: Duration.minutes(2),
     });

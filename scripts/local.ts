@@ -15,15 +15,16 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MODEL_FETCHER_DIR, MODEL_SERVER_DIR } from '../lib/asset-paths';
+import { filesBelow } from '../lib/files';
+import { modelFileSuffixes } from '../lib/model-formats';
 import { buildImage, createVolumes, docker, dockerOk, removeRun, requireDockerEngine, runArgs } from './docker';
 import { LocalS3 } from './local-s3';
 import { freePort } from './net';
 import { modelTask } from './task-containers';
 import { waitForHttp } from './wait-for-http';
 
-const ROOT = path.join(__dirname, '..');
 const BUCKET = 'local-models';
-const MODEL_SUFFIXES = ['.joblib', '.pkl', '.pickle', '.pt', '.torchscript'];
 
 class UsageError extends Error {}
 
@@ -47,8 +48,9 @@ function parseArgs(argv: string[]): Options {
   const resolved = path.resolve(model);
   if (!fs.existsSync(resolved)) throw new UsageError(`--model ${resolved} does not exist`);
   const stat = fs.statSync(resolved);
-  if (stat.isFile() && !MODEL_SUFFIXES.some((s) => resolved.endsWith(s))) {
-    throw new UsageError(`--model ${resolved} is not a model file (${MODEL_SUFFIXES.join(', ')})`);
+  const suffixes = modelFileSuffixes();
+  if (stat.isFile() && !suffixes.some((s) => resolved.endsWith(s))) {
+    throw new UsageError(`--model ${resolved} is not a model file (${suffixes.join(', ')})`);
   }
   return { model: resolved, port };
 }
@@ -61,12 +63,6 @@ function prefixed(prefix: string, write: (s: string) => void): (chunk: string) =
     partial = lines.pop() ?? '';
     for (const line of lines) write(`${prefix} ${line}\n`);
   };
-}
-
-function filesBelow(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
 }
 
 async function main(): Promise<number> {
@@ -102,10 +98,10 @@ async function main(): Promise<number> {
     await requireDockerEngine();
     const serverBase = process.env.LOCAL_SERVER_BASE_IMAGE;
     say('building the model-fetcher and model-server images');
-    await buildImage(`cdk-model-serving/model-fetcher:local`, path.join(ROOT, 'assets', 'model-fetcher'), {
+    await buildImage(`cdk-model-serving/model-fetcher:local`, MODEL_FETCHER_DIR, {
       buildArgs: { BASE_IMAGE: process.env.LOCAL_FETCHER_BASE_IMAGE },
     });
-    await buildImage(`cdk-model-serving/model-server:local`, path.join(ROOT, 'assets', 'model-server'), {
+    await buildImage(`cdk-model-serving/model-server:local`, MODEL_SERVER_DIR, {
       buildArgs: { BASE_IMAGE: serverBase, INSTALL_REQUIREMENTS: serverBase ? 'false' : undefined },
     });
 
@@ -123,7 +119,7 @@ async function main(): Promise<number> {
     } else {
       const files = filesBelow(options.model);
       if (files.length === 0) throw new UsageError(`--model ${options.model} is an empty directory`);
-      for (const f of files) await s3.put(BUCKET, `model/${f.split(path.sep).join('/')}`, fs.readFileSync(path.join(options.model, f)));
+      for (const f of files) await s3.put(BUCKET, `model/${f}`, fs.readFileSync(path.join(options.model, f)));
       uri = `s3://${BUCKET}/model/`;
     }
     say(`model ${options.model} is at ${uri} on the embedded S3 server (${s3.endpoint})`);

@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MODEL_SERVER_DIR } from '../lib/asset-paths';
 
 export interface PythonPackage {
   /** The Debian package that provides it. */
@@ -54,7 +55,6 @@ export const PYTHON_PACKAGES: Readonly<Record<string, PythonPackage>> = {
   'markupsafe': { debian: 'python3-markupsafe', imports: ['markupsafe'], requires: [] },
 };
 
-export const MODEL_SERVER_DIR = path.join(__dirname, '..', 'assets', 'model-server');
 /** The requirement file each server image installs. */
 export const REQUIREMENTS = {
   cpu: path.join(MODEL_SERVER_DIR, 'requirements.txt'),

@@ -6,14 +6,13 @@ import { App, Stack } from 'aws-cdk-lib';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { FargateModelService, ModelImageRepository, ModelSource, ServingImage } from '../../lib';
-import { MODEL_FETCHER_DIR } from '../../lib/asset-paths';
 import { requireDockerEngine } from '../../scripts/docker';
 import { ensureBaseImage } from '../helpers/base-images';
 import { errorLine, requireBuiltCli, runCli } from '../helpers/cli';
 import { ACCOUNT, ASSUMED_ACCESS_KEY, EmulatedEcr } from '../helpers/emulated-ecr';
 import { LocalRegistry } from '../helpers/registry';
 import { LocalS3 } from '../helpers/s3-server';
-import { SAMPLE_MODEL } from '../../scripts/sample-model';
+import { MODEL_FETCHER_DIR, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /**
  * `cdk-model-serving publish` on a real synthesized app: the real cdk-assets builds the real
@@ -54,7 +53,7 @@ beforeAll(async () => {
   const app = new App({ outdir: path.join(workDir, 'cdk.out') });
   const stack = new Stack(app, 'Iris', { env: { account: ACCOUNT, region: REGION }, synthesizer: ModelImageRepository.synthesizerFor(REPO) });
   new FargateModelService(stack, 'Model', {
-    model: ModelSource.fromAsset(SAMPLE_MODEL),
+    model: ModelSource.fromAsset(SAMPLE_MODEL_FILE),
     // CI cannot pull the official base images; the Dockerfiles are the production ones.
     image: ServingImage.fromModelServer({ modelVersion: 'iris-ci', buildArgs: { BASE_IMAGE: pythonBase, INSTALL_REQUIREMENTS: 'false' } }),
     fetcherImage: ecs.ContainerImage.fromAsset(MODEL_FETCHER_DIR, { buildArgs: { BASE_IMAGE: nodeBase }, platform: Platform.LINUX_AMD64 }),

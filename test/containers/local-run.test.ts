@@ -6,7 +6,7 @@ import { docker } from '../../scripts/docker';
 import { ensureBaseImage } from '../helpers/base-images';
 import { Background, freePort, run } from '../../scripts/processes';
 import { http } from '../helpers/model-server';
-import { SAMPLE_MODEL } from '../../scripts/sample-model';
+import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /** `npm run local` as a user runs it, on this machine's CI base images. */
 const ROOT = path.join(__dirname, '..', '..');
@@ -58,8 +58,8 @@ async function waitHealthy(url: string, local: Background, timeoutMs = 600_000):
 }
 
 test.each([
-  ['a model file, stopped with Ctrl-C (SIGINT)', SAMPLE_MODEL, 'SIGINT'],
-  ['a model directory, stopped with SIGTERM', path.dirname(SAMPLE_MODEL), 'SIGTERM'],
+  ['a model file, stopped with Ctrl-C (SIGINT)', SAMPLE_MODEL_FILE, 'SIGINT'],
+  ['a model directory, stopped with SIGTERM', path.dirname(SAMPLE_MODEL_FILE), 'SIGTERM'],
 ] as const)('%s: serves on 127.0.0.1, prefixes both logs, and leaves nothing behind', async (_name, model, signal) => {
   const port = await freePort();
   const local = startLocal('--model', model, '--port', String(port));

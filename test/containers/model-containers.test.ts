@@ -8,7 +8,7 @@ import { buildFetcherImage, buildServerImage, hygiene, IMAGES, ServerContainer, 
 import { requireServerPython } from '../../scripts/processes';
 import { sklearnPredictions, trainTorchModels } from '../helpers/python-models';
 import { LocalS3 } from '../helpers/s3-server';
-import { SAMPLE_MODEL } from '../../scripts/sample-model';
+import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /**
  * The real Dockerfiles, built and run the way the ECS task definition wires them: the fetcher
@@ -28,7 +28,7 @@ beforeAll(async () => {
   await buildServerImage('iris-test');
   s3 = await LocalS3.start();
   await s3.createBucket(BUCKET);
-  const model = await fs.readFile(SAMPLE_MODEL);
+  const model = await fs.readFile(SAMPLE_MODEL_FILE);
   modelSha = createHash('sha256').update(model).digest('hex');
   await s3.put(BUCKET, 'iris/model.joblib', model);
 }, 1_800_000);
@@ -68,7 +68,7 @@ describe('fetcher, then server, wired as the task definition wires them', () => 
 
   test('/health names the model version the task definition gives (the model\'s checksum), and /predict answers as scikit-learn does', async () => {
     expect((await server.get('/health')).body).toEqual({ status: 'ok', model_version: modelSha.slice(0, 12), n_features: 4 });
-    const expected = sklearnPredictions(SAMPLE_MODEL, ROWS);
+    const expected = sklearnPredictions(SAMPLE_MODEL_FILE, ROWS);
     const batch = await server.post('/predict', JSON.stringify({ instances: ROWS }));
     expect(batch.status).toBe(200);
     expect(batch.body.predictions).toEqual(expected.labels);

@@ -9,7 +9,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { FargateModelService, GoldenRequests, GpuModelService, ModelSource, Rollout } from '../../lib';
-import { SAMPLE_GOLDEN } from '../../scripts/sample-model';
+import { SAMPLE_GOLDEN_FILE } from '../../lib/asset-paths';
 
 /**
  * Apps that use the constructs the way a team does, in stacks of its own: what the composition
@@ -110,7 +110,7 @@ export function rolloutsApp(): App {
     model: ModelSource.fromBucket(platform.modelBucket, 'iris/v3/model.joblib'),
     existingListener: { listener: platform.listener, priority: 10, testPriority: 5, pathPrefix: '/models/iris' },
     rollout: Rollout.canary({ percent: 5 }),
-    goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN),
+    goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN_FILE),
   });
   new FargateModelService(shared, 'Wine', {
     cluster: platform.cluster,
@@ -122,7 +122,7 @@ export function rolloutsApp(): App {
   new GpuModelService(own, 'Resnet', {
     model: ModelSource.fromS3Uri('s3://team-models/resnet/v2/'),
     rollout: Rollout.blueGreen(),
-    goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN),
+    goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN_FILE),
   });
   new FargateModelService(own, 'Digits', {
     model: ModelSource.fromS3Uri('s3://team-models/digits/v5/model.joblib'),

@@ -6,13 +6,13 @@ import { ensureBaseImage } from './base-images';
 import { freePort } from '../../scripts/processes';
 import { waitForHttp } from '../../scripts/wait-for-http';
 import { LocalS3 } from './s3-server';
+import { MODEL_FETCHER_DIR, MODEL_SERVER_DIR } from '../../lib/asset-paths';
 
 /**
  * The real images, built from the production Dockerfiles on CI's local bases, and the model task
  * run the way ECS runs it: fetcher into a volume, then the server on it, both wired from the
  * synthesized task definition.
  */
-const ASSETS = path.join(__dirname, '..', '..', 'assets');
 export const IMAGES = {
   fetcher: 'cdk-model-serving-test/model-fetcher:latest',
   server: 'cdk-model-serving-test/model-server:latest',
@@ -22,19 +22,19 @@ export const IMAGES = {
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 export async function buildFetcherImage(): Promise<void> {
-  await buildImage(IMAGES.fetcher, path.join(ASSETS, 'model-fetcher'), { buildArgs: { BASE_IMAGE: await ensureBaseImage('node', log) } });
+  await buildImage(IMAGES.fetcher, MODEL_FETCHER_DIR, { buildArgs: { BASE_IMAGE: await ensureBaseImage('node', log) } });
 }
 
 /** The CPU server image: its base carries exactly what requirements.txt pins (through Debian). */
 export async function buildServerImage(modelVersion: string): Promise<void> {
-  await buildImage(IMAGES.server, path.join(ASSETS, 'model-server'), {
+  await buildImage(IMAGES.server, MODEL_SERVER_DIR, {
     buildArgs: { BASE_IMAGE: await ensureBaseImage('python', log), INSTALL_REQUIREMENTS: 'false', MODEL_VERSION: modelVersion },
   });
 }
 
 /** The GPU server image (Dockerfile.gpu): its base carries what requirements-gpu.txt pins, with PyTorch built for the CPU. */
 export async function buildGpuServerImage(modelVersion: string): Promise<void> {
-  await buildImage(IMAGES.gpuServer, path.join(ASSETS, 'model-server'), {
+  await buildImage(IMAGES.gpuServer, MODEL_SERVER_DIR, {
     file: 'Dockerfile.gpu',
     buildArgs: { BASE_IMAGE: await ensureBaseImage('python-gpu', log), INSTALL_REQUIREMENTS: 'false', MODEL_VERSION: modelVersion },
   });

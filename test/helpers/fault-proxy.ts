@@ -4,18 +4,19 @@ import { AddressInfo } from 'node:net';
 /** The region `wrong-region` names as the bucket's. */
 export const BUCKET_REGION = 'eu-west-1';
 
-export type Fault = 'pass' | 'slowdown' | 'cut' | 'wrong-region' | 'stall';
+export type Fault = 'pass' | 'slowdown' | 'cut' | 'wrong-region' | 'stall' | 'trickle';
 
 /**
  * An HTTP proxy on 127.0.0.1 in front of the S3 server that injects faults into object GETs:
  * `slowdown` answers 503 SlowDown as S3 does under load; `cut` forwards the headers and half the
  * body, then drops the connection; `wrong-region` answers 301 PermanentRedirect naming the
  * bucket's region, as S3 does for a request signed for another region; `stall` forwards the headers and
- * the first bytes, then sends nothing more. It also applies S3's If-Match rule, which s3rver lacks: a GET
+ * the first bytes, then sends nothing more; `trickle` forwards the body at 1 KiB a second (for at most a minute),
+a download that is slow but never fails. It also applies S3's If-Match rule, which s3rver lacks: a GET
  * whose If-Match differs from the object's current ETag gets 412 PreconditionFailed.
  */
 export class FaultProxy {
-  readonly injected: Record<Fault, number> = { pass: 0, slowdown: 0, cut: 0, 'wrong-region': 0, stall: 0 };
+  readonly injected: Record<Fault, number> = { pass: 0, slowdown: 0, cut: 0, 'wrong-region': 0, stall: 0, trickle: 0 };
   private gets = 0;
 
   private constructor(private readonly server: http.Server, readonly endpoint: string) {}
@@ -51,6 +52,21 @@ export class FaultProxy {
             res.write(chunk.subarray(0, Math.max(1, chunk.length >> 1)));
             up.destroy();
           });
+          return;
+        }
+        if (fault === 'trickle') {
+          up.pause();
+          let ticks = 0;
+          const tick = setInterval(() => {
+            const chunk = up.read(1024) as Buffer | null;
+            if (chunk) res.write(chunk);
+            if (++ticks >= 60 || res.destroyed) {
+              clearInterval(tick);
+              up.destroy();
+              res.socket?.destroy();
+            }
+          }, 1000);
+          res.on('close', () => clearInterval(tick));
           return;
         }
         if (fault !== 'cut') {

@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import { Background, freePort, SYSTEM_PYTHON } from '../../scripts/processes';
 import { waitForHttp } from '../../scripts/wait-for-http';
+import { MODEL_SERVER_DIR } from '../../lib/asset-paths';
 
-export const MODEL_SERVER_DIR = path.join(__dirname, '..', '..', 'assets', 'model-server');
 
 export interface HttpResult {
   readonly status: number;

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { ModelServingExampleStack, ModelServingExampleStackProps } from '../../bin/example-stack';
-import { SAMPLE_GOLDEN } from '../../scripts/sample-model';
+import { SAMPLE_GOLDEN_FILE } from '../../lib/asset-paths';
 
 /**
  * The configurations whose templates a deployed stack must keep: an upgrade of the library may
@@ -15,7 +15,7 @@ export const REFERENCE_CONFIGURATIONS: Record<string, ModelServingExampleStackPr
   'fargate-default': {},
   'gpu': { compute: 'gpu' },
   'gpu-spot': { compute: 'gpu', spot: true },
-  'fargate-canary': { rollout: 'canary', goldenRequests: SAMPLE_GOLDEN },
+  'fargate-canary': { rollout: 'canary', goldenRequests: SAMPLE_GOLDEN_FILE },
 };
 
 export const REFERENCE_TEMPLATES_DIR = path.join(__dirname, '..', 'fixtures', 'templates');

@@ -7,7 +7,7 @@ import { errorLine, requireBuiltCli, runCli } from '../helpers/cli';
 import { ModelServerProcess } from '../helpers/model-server';
 import { freePort, requireServerPython } from '../../scripts/processes';
 import { trainTestModels } from '../helpers/python-models';
-import { SAMPLE_MODEL } from '../../scripts/sample-model';
+import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /**
  * `cdk-model-serving smoke` against the real model server on 127.0.0.1 (healthy, still loading,
@@ -23,7 +23,7 @@ beforeAll(async () => {
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoke-'));
   trainTestModels(workDir);
   fs.mkdirSync(path.join(workDir, 'iris'));
-  fs.copyFileSync(SAMPLE_MODEL, path.join(workDir, 'iris', 'iris.joblib'));
+  fs.copyFileSync(SAMPLE_MODEL_FILE, path.join(workDir, 'iris', 'iris.joblib'));
   iris = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'iris') });
   await iris.waitForHealth(200);
 }, 60_000);

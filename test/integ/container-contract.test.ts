@@ -11,18 +11,17 @@ import { FETCHER_ENV, ModelContainerContract, SERVER_ENV } from '../../lib/conta
 import { FargateModelService, GpuModelService, ModelSource, ServingImage } from '../../lib';
 import { freePort, requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { containers, envOf } from '../helpers/stack';
-import { SAMPLE_MODEL_DIR } from '../../scripts/sample-model';
+import { MODEL_FETCHER_DIR, MODEL_SERVER_DIR, SAMPLE_MODEL_DIR } from '../../lib/asset-paths';
 
 /**
  * The container contract, held from both sides: what the constructs define (lib/container-contract.ts)
  * against what the images and their programs do. Change one side without the other and this fails.
  */
-const ASSETS = path.join(__dirname, '..', '..', 'assets');
-const SERVER_DIR = path.join(ASSETS, 'model-server');
+const SERVER_DIR = MODEL_SERVER_DIR;
 const DOCKERFILES = {
   'server (CPU)': path.join(SERVER_DIR, 'Dockerfile'),
   'server (GPU)': path.join(SERVER_DIR, 'Dockerfile.gpu'),
-  'fetcher': path.join(ASSETS, 'model-fetcher', 'Dockerfile'),
+  'fetcher': path.join(MODEL_FETCHER_DIR, 'Dockerfile'),
 };
 
 /** A Dockerfile's last value of an instruction, e.g. `USER`. */
@@ -38,6 +37,7 @@ function serverSettings(): { read: string[]; defaults: Record<string, unknown> }
   requireServerPython();
   const script = `
 import json
+import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
 from model_server.settings import Settings
 read = set()
 class Recorder(dict):
@@ -126,7 +126,7 @@ test('every variable in a synthesized task definition is one its container reads
 
 test('a task that cannot start logs the markers the start-failure alarm counts: the fetcher\'s error line, the server\'s failed load', async () => {
   const [fetcherMarker, serverMarker] = ModelContainerContract.START_FAILURE_MARKERS;
-  const fetcher = spawnSync(process.execPath, [path.join(ASSETS, 'model-fetcher', 'dist', 'fetcher.js')], {
+  const fetcher = spawnSync(process.execPath, [MODEL_FETCHER_BUNDLE], {
     env: { PATH: process.env.PATH!, MODEL_URI: 'https://example.com/model.joblib', MODEL_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'contract-')) },
     encoding: 'utf8', timeout: 30_000,
   });

@@ -9,7 +9,7 @@ import { ModelServerProcess } from '../helpers/model-server';
 import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { invokeAsLambda } from '../helpers/lambda';
 import { LocalS3 } from '../helpers/s3-server';
-import { SAMPLE_GOLDEN, SAMPLE_MODEL } from '../../scripts/sample-model';
+import { SAMPLE_GOLDEN_FILE, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /**
  * The golden-request lifecycle hook as Lambda runs it (the bundle `npm run build` makes, in a
@@ -32,12 +32,12 @@ const servers: Record<string, ModelServerProcess> = {};
 beforeAll(async () => {
   requireServerPython();
   workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'golden-'));
-  execFileSync(SYSTEM_PYTHON, [path.join(__dirname, '..', 'helpers', 'py', 'golden_models.py'), workDir, SAMPLE_MODEL], { stdio: 'pipe' });
+  execFileSync(SYSTEM_PYTHON, [path.join(__dirname, '..', 'helpers', 'py', 'golden_models.py'), workDir, SAMPLE_MODEL_FILE], { stdio: 'pipe' });
   await fs.mkdir(path.join(workDir, 'agrees'));
-  await fs.copyFile(SAMPLE_MODEL, path.join(workDir, 'agrees', 'iris.joblib'));
+  await fs.copyFile(SAMPLE_MODEL_FILE, path.join(workDir, 'agrees', 'iris.joblib'));
   s3 = await LocalS3.start();
   await s3.createBucket('cdk-assets');
-  await s3.put('cdk-assets', 'golden/sample.jsonl', await fs.readFile(SAMPLE_GOLDEN));
+  await s3.put('cdk-assets', 'golden/sample.jsonl', await fs.readFile(SAMPLE_GOLDEN_FILE));
   aws = await new EmulatedLoadBalancer().start();
   const started = await Promise.all((['agrees', 'disagrees', 'broken', 'slow'] as const).map(async (name) => {
     const server = await ModelServerProcess.start({

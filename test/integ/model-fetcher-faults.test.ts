@@ -6,12 +6,13 @@ import { BUCKET_REGION, Fault, FaultProxy } from '../helpers/fault-proxy';
 import { run, RunResult } from '../../scripts/processes';
 import { LocalS3 } from '../helpers/s3-server';
 import { TlsProxy } from '../helpers/tls-proxy';
+import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
 
 /**
  * The fetcher through faults (503s, bodies cut half-way, objects overwritten mid-download, a
  * bucket in another region) and over TLS.
  */
-const FETCHER = path.join(__dirname, '..', '..', 'assets', 'model-fetcher', 'dist', 'fetcher.js');
+const FETCHER = MODEL_FETCHER_BUNDLE;
 const BUCKET = 'models';
 const BIG = randomBytes(24 * 2 ** 20);
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -61,6 +62,23 @@ test('503 SlowDown and bodies cut half-way on a schedule: the model is byte-iden
     await proxy.stop();
   }
 }, 120_000);
+
+test('a download that is slow but never fails ends at MODEL_FETCH_TIMEOUT_SECONDS, with one line and nothing left', async () => {
+  const proxy = await FaultProxy.start(s3.endpoint, () => 'trickle');
+  try {
+    const started = Date.now();
+    const result = await fetchThrough(proxy.endpoint, { MODEL_URI: `s3://${BUCKET}/big/model.bin`, MODEL_FETCH_TIMEOUT_SECONDS: '3' });
+    const elapsed = Date.now() - started;
+    expect(proxy.injected.trickle).toBeGreaterThan(0);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/s3:\/\/models\/big\/model\.bin: the model did not arrive within 3 s \(MODEL_FETCH_TIMEOUT_SECONDS\); nothing was left in MODEL_DIR/);
+    expect(elapsed).toBeLessThan(8000);
+    expect(await fs.readdir(modelDir)).toEqual([]);
+  } finally {
+    await proxy.stop();
+  }
+}, 60_000);
 
 test('a server that never recovers: the fetcher gives up within MODEL_FETCH_TIMEOUT_SECONDS, with one line and nothing left', async () => {
   const proxy = await FaultProxy.start(s3.endpoint, () => 'slowdown');

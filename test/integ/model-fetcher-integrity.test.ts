@@ -8,6 +8,7 @@ import { FaultProxy } from '../helpers/fault-proxy';
 import { Background, run, RunResult } from '../../scripts/processes';
 import { S3RewriteProxy } from '../helpers/s3-rewrite-proxy';
 import { LocalS3 } from '../helpers/s3-server';
+import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
 
 /**
  * What the fetcher refuses, and what it leaves behind when it does (nothing): multi-file models
@@ -15,7 +16,7 @@ import { LocalS3 } from '../helpers/s3-server';
  * they seem to, listings that stray from the prefix, archives past their bounds or the deadline,
  * signals, the leftovers of a killed run, and keys that try to forge log lines.
  */
-const FETCHER = path.join(__dirname, '..', '..', 'assets', 'model-fetcher', 'dist', 'fetcher.js');
+const FETCHER = MODEL_FETCHER_BUNDLE;
 const BUCKET = 'models';
 const FILES: Record<string, string> = { 'model.joblib': 'the model bytes', 'meta/labels.json': '["setosa","versicolor","virginica"]' };
 
@@ -54,6 +55,7 @@ function expectOneLineFailure(result: RunResult, code: number, pattern: RegExp):
 function zip(file: string, files: Record<string, string>, declare?: number): Buffer {
   execFileSync('python3', ['-c', `
 import json, struct, sys, zipfile
+import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
 out, files, declare = sys.argv[1], json.load(sys.stdin), int(sys.argv[2])
 with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
     for name, content in files.items():

@@ -4,8 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { run, RunResult } from '../../scripts/processes';
 import { LocalS3 } from '../helpers/s3-server';
+import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
 
-const FETCHER = path.join(__dirname, '..', '..', 'assets', 'model-fetcher', 'dist', 'fetcher.js');
+const FETCHER = MODEL_FETCHER_BUNDLE;
 const BUCKET = 'models';
 
 let s3: LocalS3;

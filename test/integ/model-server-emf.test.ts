@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { emfViolations } from '../helpers/emf-spec';
 import { http, ModelServerProcess } from '../helpers/model-server';
 import { requireServerPython } from '../../scripts/processes';
-import { SAMPLE_MODEL } from '../../scripts/sample-model';
+import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /**
  * The server's CloudWatch Embedded Metric Format lines, under concurrent load on two workers:
@@ -24,7 +24,7 @@ let elapsedSeconds: number;
 beforeAll(async () => {
   requireServerPython();
   modelDir = await fs.mkdtemp(path.join(os.tmpdir(), 'emf-model-'));
-  await fs.copyFile(SAMPLE_MODEL, path.join(modelDir, 'iris.joblib'));
+  await fs.copyFile(SAMPLE_MODEL_FILE, path.join(modelDir, 'iris.joblib'));
   server = await ModelServerProcess.start({
     MODEL_DIR: modelDir, WORKERS: '2', MODEL_VERSION: 'v-7f3a9c', SERVICE_NAME: 'iris-prod', EMF_INTERVAL_SECONDS: '1',
   });

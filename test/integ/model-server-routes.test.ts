@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { http, ModelServerProcess, postChunked } from '../helpers/model-server';
 import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
-import { SAMPLE_MODEL } from '../../scripts/sample-model';
+import { MODEL_SERVER_DIR, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /**
  * The routes a construct setting moves (ROUTE_PREFIX for a service behind a path rule,
@@ -17,7 +17,7 @@ let modelDir: string;
 beforeAll(async () => {
   requireServerPython();
   modelDir = await fs.mkdtemp(path.join(os.tmpdir(), 'routes-model-'));
-  await fs.copyFile(SAMPLE_MODEL, path.join(modelDir, 'iris.joblib'));
+  await fs.copyFile(SAMPLE_MODEL_FILE, path.join(modelDir, 'iris.joblib'));
 });
 
 afterAll(async () => {
@@ -67,9 +67,9 @@ describe('with ROUTE_PREFIX and HEALTH_PATH', () => {
   test('the container health check calls the same route', async () => {
     const port = new URL(server.url).port;
     const env = { PATH: process.env.PATH!, PORT: port, ROUTE_PREFIX: '/models/iris', HEALTH_PATH: '/ready' };
-    const ok = await promisify(execFile)(SYSTEM_PYTHON, ['-m', 'model_server.healthcheck'], { cwd: serverDir(), env });
+    const ok = await promisify(execFile)(SYSTEM_PYTHON, ['-m', 'model_server.healthcheck'], { cwd: MODEL_SERVER_DIR, env });
     expect(ok.stderr).toBe('');
-    const wrong = await promisify(execFile)(SYSTEM_PYTHON, ['-m', 'model_server.healthcheck'], { cwd: serverDir(), env: { ...env, ROUTE_PREFIX: '' } })
+    const wrong = await promisify(execFile)(SYSTEM_PYTHON, ['-m', 'model_server.healthcheck'], { cwd: MODEL_SERVER_DIR, env: { ...env, ROUTE_PREFIX: '' } })
       .catch((err) => err);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/\/ready: HTTP Error 404/);
@@ -87,10 +87,6 @@ test('a malformed ROUTE_PREFIX stops the server at start with the reason', async
   expect(await server.process.waitForExit(15_000)).toBe(2);
   expect(server.process.output).toMatch(/cannot start: ROUTE_PREFIX must be a URL path like \/models\/iris/);
 }, 30_000);
-
-function serverDir(): string {
-  return path.join(__dirname, '..', '..', 'assets', 'model-server');
-}
 
 /** Python's http.client POSTs `megabytes` of JSON: it writes the whole body before it reads. */
 async function pythonPost(url: string, megabytes: number): Promise<{ status?: number; body?: string; error?: string }> {

@@ -5,20 +5,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelServerProcess } from '../helpers/model-server';
 import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
-import { SAMPLE_MODEL } from '../../scripts/sample-model';
+import { MODEL_SERVER_DIR, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /**
  * One model copy per GPU: gunicorn gives each worker a slot, and the worker in slot i sees only
  * GPU i % GPU_COUNT (CUDA_VISIBLE_DEVICES, set before PyTorch loads). Tested without a GPU, on
  * what each worker reports, and on a worker killed and replaced.
  */
-const SERVER_DIR = path.join(__dirname, '..', '..', 'assets', 'model-server');
 let modelDir: string;
 
 beforeAll(async () => {
   requireServerPython();
   modelDir = await fs.mkdtemp(path.join(os.tmpdir(), 'workers-model-'));
-  await fs.copyFile(SAMPLE_MODEL, path.join(modelDir, 'iris.joblib'));
+  await fs.copyFile(SAMPLE_MODEL_FILE, path.join(modelDir, 'iris.joblib'));
 });
 
 afterAll(async () => {
@@ -61,7 +60,7 @@ test('the slot and device logic: the lowest free slot, and GPU slot % GPU_COUNT'
 from model_server.worker_slots import free_slot, visible_device
 print(free_slot([]), free_slot([0, 1]), free_slot([1, None]), free_slot([0, 2]))
 print([visible_device(s, 2) for s in range(4)], visible_device(3, 1), visible_device(0, 0))
-`], { cwd: SERVER_DIR, encoding: 'utf8' });
+`], { cwd: MODEL_SERVER_DIR, encoding: 'utf8' });
   expect(out.trim().split('\n')).toEqual(['0 2 0 1', "['0', '1', '0', '1'] 0 None"]);
 });
 

@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MODEL_SERVER_DIR, normalize, PYTHON_PACKAGES, readRequirements, REQUIREMENTS } from '../../scripts/python-packages';
+import { MODEL_SERVER_DIR } from '../../lib/asset-paths';
+import { normalize, PYTHON_PACKAGES, readRequirements, REQUIREMENTS } from '../../scripts/python-packages';
 
 /**
  * The requirement files are the truth of what each server image has: every third-party module

@@ -5,7 +5,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { ModelServingExampleStack, ModelServingExampleStackProps } from '../../bin/example-stack';
-import { SAMPLE_GOLDEN, SAMPLE_MODEL_DIR } from '../../scripts/sample-model';
+import { SAMPLE_GOLDEN_FILE, SAMPLE_MODEL_DIR } from '../../lib/asset-paths';
 import { PluginReport, synthWithNag } from '../helpers/stack';
 
 /**
@@ -32,9 +32,9 @@ test.each<[string, ModelServingExampleStackProps]>([
   ['GPU Spot capacity on a g5 with a prefix model', { compute: 'gpu', instanceType: 'g5.2xlarge', spot: true, modelUri: 's3://team-models/resnet/' }],
   ['public plain HTTP', { plainHttp: true }],
   ['public HTTPS', { certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' }],
-  ['a canary with golden requests', { rollout: 'canary', goldenRequests: SAMPLE_GOLDEN }],
+  ['a canary with golden requests', { rollout: 'canary', goldenRequests: SAMPLE_GOLDEN_FILE }],
   ['blue/green with golden requests on GPU capacity over HTTPS', {
-    compute: 'gpu', rollout: 'blueGreen', goldenRequests: SAMPLE_GOLDEN,
+    compute: 'gpu', rollout: 'blueGreen', goldenRequests: SAMPLE_GOLDEN_FILE,
     certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc',
   }],
   ['a linear rollout', { rollout: 'linear' }],

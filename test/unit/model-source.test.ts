@@ -8,7 +8,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { FargateModelService, ModelSource } from '../../lib';
 import { containers, envOf, templateOf } from '../helpers/stack';
-import { SAMPLE_MODEL } from '../../scripts/sample-model';
+import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 
 function service(stack: Stack, model: ModelSource) {
@@ -27,8 +27,8 @@ function taskRoleStatements(template: Template): any[] {
 
 describe('ModelSource.fromAsset', () => {
   test('a file: uploaded as an asset, its SHA-256 handed to the fetcher, read access to that object only', () => {
-    const template = templateOf((stack) => service(stack, ModelSource.fromAsset(SAMPLE_MODEL)));
-    const sha = createHash('sha256').update(fs.readFileSync(SAMPLE_MODEL)).digest('hex');
+    const template = templateOf((stack) => service(stack, ModelSource.fromAsset(SAMPLE_MODEL_FILE)));
+    const sha = createHash('sha256').update(fs.readFileSync(SAMPLE_MODEL_FILE)).digest('hex');
     const env = envOf(containers(template)['model-fetcher']);
     expect(env.MODEL_SHA256).toBe(sha);
     expect(env.MODEL_UNPACK).toBeUndefined();
@@ -46,7 +46,7 @@ describe('ModelSource.fromAsset', () => {
 
   test('a directory: uploaded as a zip archive that the fetcher unpacks, and checks file by file against the SHA-256s taken at synth', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'model-asset-'));
-    fs.copyFileSync(SAMPLE_MODEL, path.join(dir, 'iris.joblib'));
+    fs.copyFileSync(SAMPLE_MODEL_FILE, path.join(dir, 'iris.joblib'));
     fs.mkdirSync(path.join(dir, 'meta'));
     fs.writeFileSync(path.join(dir, 'meta', 'labels.json'), '[]');
     const env = envOf(containers(templateOf((stack) => service(stack, ModelSource.fromAsset(dir))))['model-fetcher']);
@@ -54,7 +54,7 @@ describe('ModelSource.fromAsset', () => {
     expect(env.MODEL_SHA256).toBeUndefined();
     expect(JSON.stringify(env.MODEL_URI)).toMatch(/[0-9a-f]{64}\.zip/);
     const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-    expect(JSON.parse(env.MODEL_MANIFEST as string)).toEqual({ 'iris.joblib': sha(SAMPLE_MODEL), 'meta/labels.json': sha(path.join(dir, 'meta', 'labels.json')) });
+    expect(JSON.parse(env.MODEL_MANIFEST as string)).toEqual({ 'iris.joblib': sha(SAMPLE_MODEL_FILE), 'meta/labels.json': sha(path.join(dir, 'meta', 'labels.json')) });
   });
 
   test('a directory of more files than a task definition can list is refused, with what to do', () => {

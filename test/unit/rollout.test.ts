@@ -14,7 +14,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import {
   FargateModelService, GoldenRequests, GpuModelService, ModelServiceBaseProps, ModelSource, Rollout, ServingImage,
 } from '../../lib';
-import { SAMPLE_GOLDEN } from '../../scripts/sample-model';
+import { SAMPLE_GOLDEN_FILE } from '../../lib/asset-paths';
 import { containers, envOf, templateOf } from '../helpers/stack';
 
 /**
@@ -114,7 +114,7 @@ describe.each(['fargate', 'gpu'] as const)('on %s', (compute) => {
   describe.each(STRATEGIES)('%s', (_name, rollout, expected) => {
     let template: Template;
     beforeAll(() => {
-      template = synth(compute, { rollout: rollout(), goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN) });
+      template = synth(compute, { rollout: rollout(), goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN_FILE) });
     });
 
     test('ECS runs the strategy with its bake time and steps, and rolls back on the alarms; no circuit breaker', () => {
@@ -270,7 +270,7 @@ describe.each(['fargate', 'gpu'] as const)('on %s', (compute) => {
 describe('aws/aws-cdk#36649: a new model never touches the rules whose weights ECS moves', () => {
   function synthWith(modelFile: string): Template {
     return templateOf((stack) => new FargateModelService(stack, 'Model', {
-      model: ModelSource.fromAsset(modelFile), rollout: Rollout.canary(), goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN),
+      model: ModelSource.fromAsset(modelFile), rollout: Rollout.canary(), goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN_FILE),
     }));
   }
 
@@ -395,7 +395,7 @@ describe('the model version', () => {
 
 describe('invalid props fail at synth with what to change', () => {
   const cases: Array<[string, () => unknown, RegExp]> = [
-    ['golden requests with a rolling rollout', () => synth('fargate', { goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN) }),
+    ['golden requests with a rolling rollout', () => synth('fargate', { goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN_FILE) }),
       /invalid 'goldenRequests': are checked against the new tasks .* set rollout to Rollout.canary\(\), Rollout.linear\(\) or Rollout.blueGreen\(\)/],
     ['a shared listener without a test priority', () => synth('fargate', { rollout: Rollout.canary() }, (stack) => ({
       existingListener: { listener: elbv2.ApplicationListener.fromApplicationListenerAttributes(stack, 'L', { listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/a/1/2', securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-1') }), priority: 10, pathPrefix: '/m' },

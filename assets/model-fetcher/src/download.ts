@@ -3,24 +3,13 @@ import { setMaxListeners } from 'node:events';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { HeadBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Semaphore } from './concurrency';
 import { FetchError, S3ResponseError } from './errors';
 import { FileRange, FileWriter } from './file-range';
-import { HttpPool } from './http-pool';
 import { Progress } from './progress';
-import { Deadline, Semaphore, withRetries } from './retry';
+import { Deadline, withRetries } from './retry';
+import { headObject, ObjectInfo, S3Access } from './s3-access';
 import { formatS3Uri } from './s3-location';
-import { UrlSigner } from './url-signer';
-
-/** How the fetcher talks to S3. */
-export interface S3Access {
-  /** The AWS SDK client: HEAD, LIST. */
-  readonly client: S3Client;
-  /** Presigned URLs for the GETs. */
-  readonly signer: UrlSigner;
-  /** The fetcher's own HTTP client for the GETs: object bytes go from socket to file with no copy in between. */
-  readonly http: HttpPool;
-}
 
 export interface DownloadOptions {
   /** SHA-256 (hex) the object must have. */
@@ -41,12 +30,6 @@ export interface DownloadOptions {
   readonly signal: AbortSignal;
 }
 
-/** What a listing says of an object. */
-export interface ListedObject {
-  readonly size: number;
-  readonly etag?: string;
-}
-
 export interface DownloadedObject {
   readonly bytes: number;
   /** How the content was verified, for the summary line. */
@@ -64,22 +47,12 @@ export interface DownloadedObject {
  * `destFile` or beside it.
  */
 export async function downloadObject(
-  s3: S3Access, bucket: string, key: string, destFile: string, options: DownloadOptions, listed?: ListedObject,
+  s3: S3Access, bucket: string, key: string, destFile: string, options: DownloadOptions, listed?: ObjectInfo,
 ): Promise<DownloadedObject> {
-  const { client } = s3;
   const uri = formatS3Uri(bucket, key);
   // A listing already gave size and ETag: no HEAD (half the requests for a prefix of small files).
-  const head = listed ? { ContentLength: listed.size, ETag: listed.etag, ChecksumSHA256: undefined, ChecksumType: undefined } : await withRetries(`${uri}: HEAD`, options.deadline, () =>
-    client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }), { abortSignal: options.signal }), options.signal)
-    .catch(async (err) => {
-      // A HEAD's 404 has no body to say whether the key or the bucket is missing: ask.
-      if (err?.$metadata?.httpStatusCode === 404 && !(await bucketExists(client, bucket))) {
-        throw new FetchError(`${uri}: NoSuchBucket: the bucket does not exist`);
-      }
-      throw err;
-    });
-  const size = head.ContentLength ?? 0;
-  const etag = head.ETag;
+  const head = listed ?? await headObject(s3, bucket, key, options.deadline, options.signal);
+  const { size, etag } = head;
 
   // Inside a staging directory (made by the caller, discarded on failure) the file is written in
   // place; elsewhere under a hidden temporary name, renamed only once complete and verified.
@@ -101,7 +74,8 @@ export async function downloadObject(
     let failure: unknown;
     await Promise.all(ranges.map(([start, end]) =>
       options.requests.use(() => (cancelled.aborted ? Promise.resolve()
-        : fetchRange(s3, bucket, key, url, etag, writer, start, end, options, cancelled)))
+        : new RangeJob({ s3, bucket, key, url, etag }, new FileRange(writer, start, end, (bytes) => options.progress.add(bytes)))
+          .run(options.deadline, cancelled)))
         .catch((err) => {
           if (failure === undefined) failure = err;
           abort.abort();
@@ -113,7 +87,7 @@ export async function downloadObject(
     // partial file from ever carrying the model's name. (An fsync costs ~0.3 s per GiB here.)
     await file.close();
 
-    const verifiedBy = await verify(uri, target, size, options.expectedSha256, head.ChecksumSHA256, head.ChecksumType);
+    const verifiedBy = await verify(uri, target, size, options.expectedSha256, head.sha256, head.checksumType);
     if (target !== destFile) await fs.rename(target, destFile);
     return { bytes: size, verifiedBy };
   } catch (err) {
@@ -123,33 +97,36 @@ export async function downloadObject(
   }
 }
 
-async function bucketExists(client: S3Client, bucket: string): Promise<boolean> {
-  try {
-    await client.send(new HeadBucketCommand({ Bucket: bucket }));
-    return true;
-  } catch (err: any) {
-    return err?.$metadata?.httpStatusCode !== 404;
-  }
+/** The object a range belongs to, and how to reach it. */
+interface RangeSource {
+  readonly s3: S3Access;
+  readonly bucket: string;
+  readonly key: string;
+  /** A valid presigned GET URL for the object, signed again when due. */
+  readonly url: () => Promise<URL>;
+  /** Every range must come from this version of the object (If-Match). */
+  readonly etag?: string;
 }
 
-/** Fetches bytes [start, end] into the file at their offsets, resuming after partial bodies. */
-async function fetchRange(
-  s3: S3Access, bucket: string, key: string, url: () => Promise<URL>, etag: string | undefined, writer: FileWriter,
-  start: number, end: number, options: DownloadOptions, signal: AbortSignal,
-): Promise<void> {
-  const range = new FileRange(writer, start, end, (bytes) => options.progress.add(bytes));
-  await withRetries(`${formatS3Uri(bucket, key)}: bytes ${start}-${end}`, options.deadline, async () => {
-    if (signal.aborted) throw new FetchError('cancelled: another part of the download failed');
-    const signed = await url();
-    try {
-      // Whatever arrived before a failure is written: a retry asks only for the rest.
-      await s3.http.get({ url: signed, etag }, range, signal);
-    } catch (err) {
-      // S3 named the bucket's region: sign for it and go again.
-      if (s3.signer.followRegion(bucket, signed, err)) throw new FetchError(`the bucket is in ${(err as S3ResponseError).bucketRegion}`, 1, true);
-      throw err;
-    }
-  }, signal);
+/** One byte range of an object, fetched into its place in the file, resuming after partial bodies. */
+class RangeJob {
+  constructor(private readonly source: RangeSource, private readonly range: FileRange) {}
+
+  async run(deadline: Deadline, signal: AbortSignal): Promise<void> {
+    const { s3, bucket, key, url, etag } = this.source;
+    await withRetries(`${formatS3Uri(bucket, key)}: bytes ${this.range.start}-${this.range.end}`, deadline, async () => {
+      if (signal.aborted) throw new FetchError('cancelled: another part of the download failed');
+      const signed = await url();
+      try {
+        // Whatever arrived before a failure is written: a retry asks only for the rest.
+        await s3.http.get({ url: signed, etag }, this.range, signal);
+      } catch (err) {
+        // S3 named the bucket's region: sign for it and go again.
+        if (s3.signer.followRegion(bucket, signed, err)) throw new FetchError(`the bucket is in ${(err as S3ResponseError).bucketRegion}`, 1, true);
+        throw err;
+      }
+    }, signal);
+  }
 }
 
 async function verify(uri: string, file: string, size: number, expectedSha256?: string, s3Sha256?: string, checksumType?: string): Promise<string> {

@@ -2,13 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { FetcherConfig } from './config';
-import { downloadObject, DownloadOptions, ListedObject, S3Access } from './download';
+import { runPool, Semaphore } from './concurrency';
+import { downloadObject, DownloadOptions } from './download';
 import { FetchError } from './errors';
 import { Progress } from './progress';
-import { Deadline, Semaphore, withRetries } from './retry';
+import { Deadline } from './retry';
+import { listObjects, S3Access } from './s3-access';
 import { escapeForLog, formatS3Uri } from './s3-location';
+import { filesBelow } from '../../../lib/files';
 import { extractZip } from './unzip';
 
 /** Objects of a prefix being worked on at once (their HEADs and GETs still share the semaphore). */
@@ -30,17 +32,27 @@ export interface FetchSummary {
  * only once every file is complete and right, so a failure (or `signal`) leaves `modelDir` as it was.
  */
 export async function fetchModel(config: FetcherConfig, s3: S3Access, progress: Progress, signal: AbortSignal): Promise<FetchSummary> {
-  const { source, modelDir } = config;
+  const { modelDir } = config;
   await fs.mkdir(modelDir, { recursive: true });
   await removeStaleTemporaries(modelDir);
-  const options: DownloadOptions = {
-    expectedSha256: config.sha256,
-    partSize: config.partSize,
-    requests: new Semaphore(config.concurrency),
-    deadline: new Deadline(config.timeoutSeconds),
-    progress,
-    signal,
-  };
+  const deadline = new Deadline(config.timeoutSeconds);
+  try {
+    return await fetchWithin(config, s3, {
+      expectedSha256: config.sha256,
+      partSize: config.partSize,
+      requests: new Semaphore(config.concurrency),
+      deadline,
+      progress,
+      // SIGTERM, or the deadline: whichever comes first stops everything in flight.
+      signal: AbortSignal.any([signal, deadline.signal]),
+    });
+  } finally {
+    deadline.clear();
+  }
+}
+
+async function fetchWithin(config: FetcherConfig, s3: S3Access, options: DownloadOptions): Promise<FetchSummary> {
+  const { source, modelDir } = config;
 
   if (!source.isPrefix && !config.unpack) {
     const dest = path.join(modelDir, path.posix.basename(source.key));
@@ -92,19 +104,19 @@ async function downloadArchive(
 async function downloadPrefix(
   s3: S3Access, bucket: string, prefix: string, staging: string, options: DownloadOptions, config: FetcherConfig,
 ): Promise<FetchSummary> {
-  const objects = await listObjects(s3.client, bucket, prefix, options, config.maxFiles);
+  const objects = await listObjects(s3, bucket, prefix, config.maxFiles, options.deadline, options.signal);
   if (objects.length === 0) throw new FetchError(`${formatS3Uri(bucket, prefix)}: no objects under this prefix`);
 
   let bytes = 0;
   let checksummed = 0;
   // Objects start in parallel; the shared semaphore bounds the GETs actually in flight.
   const objectOptions = { ...options, expectedSha256: undefined, staged: true };
-  const files = objects.map(({ key, ...listed }) => ({ key, listed, dest: path.join(staging, relativeModelPath(bucket, prefix, key)) }));
+  const files = objects.map((listed) => ({ key: listed.key, listed, dest: path.join(staging, relativeModelPath(bucket, prefix, listed.key)) }));
   for (const dir of new Set(files.map(({ dest }) => path.dirname(dest)))) await fs.mkdir(dir, { recursive: true });
   await runPool(files, PREFIX_OBJECTS_IN_PROGRESS, async ({ key, listed, dest }) => {
     // An object with a full-object SHA-256 gets a HEAD that asks for it, and is checked against it
     // (unless a pinned manifest checks every file anyway); others go by the listing's size and ETag.
-    const useChecksum = listed.sha256 && !config.manifest;
+    const useChecksum = listed.hasSha256 && !config.manifest;
     const result = await downloadObject(s3, bucket, key, dest, objectOptions, useChecksum ? undefined : listed).catch((err: unknown) => {
       throw err instanceof FetchError || options.signal.aborted ? err : new ObjectError(bucket, key, err);
     });
@@ -115,36 +127,6 @@ async function downloadPrefix(
     : checksummed > 0 ? `S3's full-object SHA-256 of ${checksummed} objects, the size of the other ${objects.length - checksummed}`
       : 'size of each object';
   return { files: objects.length, bytes, verifiedBy };
-}
-
-/** Every object below `prefix`, following continuation tokens; folder markers are skipped. */
-async function listObjects(
-  client: S3Client, bucket: string, prefix: string, options: DownloadOptions, maxFiles: number,
-): Promise<Array<ListedObject & { key: string; sha256: boolean }>> {
-  const objects: Array<ListedObject & { key: string; sha256: boolean }> = [];
-  let token: string | undefined;
-  do {
-    const page = await withRetries(`${formatS3Uri(bucket, prefix)}: list`, options.deadline, () =>
-      client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: options.signal }), options.signal);
-    for (const object of page.Contents ?? []) {
-      if (!object.Key || object.Key.endsWith('/')) continue;
-      // S3 lists only keys below the prefix; anything else is a listing not to be trusted.
-      if (!object.Key.startsWith(prefix)) {
-        throw new FetchError(`${formatS3Uri(bucket, prefix)}: the listing returned ${formatS3Uri(bucket, object.Key)}, which is not below the prefix`);
-      }
-      objects.push({
-        key: object.Key,
-        size: object.Size ?? 0,
-        etag: object.ETag,
-        sha256: (object.ChecksumAlgorithm ?? []).includes('SHA256') && (object.ChecksumType ?? 'FULL_OBJECT') === 'FULL_OBJECT',
-      });
-      if (objects.length > maxFiles) {
-        throw new FetchError(`${formatS3Uri(bucket, prefix)}: more than ${maxFiles} objects below the prefix (MODEL_MAX_FILES)`);
-      }
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return objects;
 }
 
 /** The key's path below the prefix, refused when it would escape the model directory. */
@@ -162,10 +144,7 @@ function relativeModelPath(bucket: string, prefix: string, key: string): string 
  * each with its SHA-256. A mismatch is an error, never a model.
  */
 async function verifyManifest(dir: string, manifest: ReadonlyMap<string, string>, uri: string): Promise<void> {
-  const found = (await fs.readdir(dir, { recursive: true, withFileTypes: true }))
-    .filter((e) => e.isFile())
-    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
-    .sort();
+  const found = filesBelow(dir);
   const missing = [...manifest.keys()].filter((f) => !found.includes(f)).sort();
   if (missing.length > 0) throw new FetchError(`${uri}: MODEL_MANIFEST names '${escapeForLog(missing[0])}', which the model does not have${missing.length > 1 ? ` (nor ${missing.length - 1} more)` : ''}`);
   const extra = found.filter((f) => !manifest.has(f));
@@ -194,22 +173,4 @@ async function moveEntries(from: string, to: string): Promise<void> {
     await fs.rm(target, { recursive: true, force: true });
     await fs.rename(path.join(from, name), target);
   }
-}
-
-/** Runs `task` over `items` with at most `limit` in flight; the first failure stops new work. */
-async function runPool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++];
-      try {
-        await task(item);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -86,7 +86,8 @@ export class FileRange {
 
   constructor(
     private readonly writer: FileWriter,
-    start: number,
+    /** Offset of the first byte. */
+    readonly start: number,
     /** Offset of the last byte, inclusive. */
     readonly end: number,
     private readonly onWritten: (bytes: number) => void,

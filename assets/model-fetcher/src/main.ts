@@ -1,36 +1,9 @@
-import * as http from 'node:http';
-import * as https from 'node:https';
-import { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { FetcherConfig, loadConfig } from './config';
+import { loadConfig } from './config';
 import { describeCause, FetchError } from './errors';
 import { fetchModel, ObjectError } from './fetch-model';
-import { HttpPool } from './http-pool';
 import { Progress } from './progress';
+import { createS3Access } from './s3-access';
 import { escapeForLog, formatS3Uri } from './s3-location';
-import { UrlSigner } from './url-signer';
-
-const CONNECT_TIMEOUT_MS = 5000;
-const IDLE_TIMEOUT_MS = 30000;
-
-/** The AWS SDK client for HEAD and LIST, in `region` when given. */
-function s3Client(config: FetcherConfig, region?: string): S3Client {
-  const options: S3ClientConfig = {
-    // A bucket in another region than the task answers with a redirect; follow it.
-    followRegionRedirects: true,
-    // Retries are the fetcher's own (per byte range, within MODEL_FETCH_TIMEOUT_SECONDS).
-    maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new http.Agent({ keepAlive: true }),
-      httpsAgent: new https.Agent({ keepAlive: true }),
-      connectionTimeout: CONNECT_TIMEOUT_MS,
-      requestTimeout: IDLE_TIMEOUT_MS,
-    }),
-    ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
-    ...(region ? { region } : {}),
-  };
-  return new S3Client(options);
-}
 
 /** How long clean-up may take after SIGTERM before the fetcher exits regardless (ECS sends SIGKILL at 30 s). */
 const STOP_GRACE_MS = 20_000;
@@ -64,12 +37,7 @@ async function main(): Promise<number> {
   try {
     const config = loadConfig(process.env);
     uri = formatS3Uri(config.source.bucket, config.source.key);
-    const client = s3Client(config);
-    const s3 = {
-      client,
-      signer: new UrlSigner(client, (region) => s3Client(config, region)),
-      http: new HttpPool({ connectTimeoutMs: CONNECT_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS }),
-    };
+    const s3 = createS3Access(config.endpoint);
     console.log(`model-fetcher: downloading ${uri} to ${config.modelDir} concurrency=${config.concurrency} part_mib=${config.partSize / 2 ** 20}`);
     const progress = new Progress((line) => console.log(line));
     progress.start();

@@ -1,4 +1,4 @@
-import { FetchError } from './errors';
+import { describeCause, FetchError } from './errors';
 
 /** Network failures worth another try: the connection, not the request, went wrong. */
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
@@ -15,16 +15,33 @@ export function isRetryable(err: unknown): boolean {
   return /socket hang up|aborted|premature close/i.test(e?.message ?? '');
 }
 
-/** When the whole download must be done by; every retry checks it. */
+/**
+ * When the whole download must be done by (MODEL_FETCH_TIMEOUT_SECONDS), listing, every byte
+ * range and every retry included. Its signal aborts whatever is in flight when the time is up,
+ * so a download that is slow but never fails ends then too, with one line.
+ */
 export class Deadline {
+  /** Aborted, with a FetchError that names the setting, when the time is up. */
+  public readonly signal: AbortSignal;
   private readonly at: number;
+  private readonly timer: NodeJS.Timeout;
 
   constructor(readonly seconds: number) {
     this.at = Date.now() + seconds * 1000;
+    const expire = new AbortController();
+    this.signal = expire.signal;
+    this.timer = setTimeout(() => expire.abort(new FetchError(
+      `the model did not arrive within ${seconds} s (MODEL_FETCH_TIMEOUT_SECONDS); nothing was left in MODEL_DIR`)), seconds * 1000);
+    this.timer.unref();
   }
 
   get remainingMs(): number {
     return this.at - Date.now();
+  }
+
+  /** Stops the timer once the download is over. */
+  public clear(): void {
+    clearTimeout(this.timer);
   }
 }
 
@@ -41,34 +58,9 @@ export async function withRetries<T>(what: string, deadline: Deadline, attempt: 
       if (!isRetryable(err)) throw err;
       const backoff = Math.min(2000, 50 * 2 ** Math.min(n, 10)) * (0.5 + Math.random() / 2);
       if (deadline.remainingMs < backoff) {
-        throw new FetchError(`${what}: gave up after ${n} attempt(s) in ${deadline.seconds} s (MODEL_FETCH_TIMEOUT_SECONDS); last error: ${describe(err)}`);
+        throw new FetchError(`${what}: gave up after ${n} attempt(s) in ${deadline.seconds} s (MODEL_FETCH_TIMEOUT_SECONDS); last error: ${describeCause(err)}`);
       }
       await new Promise((r) => setTimeout(r, backoff));
-    }
-  }
-}
-
-function describe(err: unknown): string {
-  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e?.$metadata?.httpStatusCode;
-  return [e?.name, e?.code, status && `HTTP ${status}`, e?.message?.split('\n')[0]].filter(Boolean).join(' ');
-}
-
-/** Bounds how many requests are in flight across everything that shares it. */
-export class Semaphore {
-  private waiting: Array<() => void> = [];
-
-  constructor(private available: number) {}
-
-  async use<T>(body: () => Promise<T>): Promise<T> {
-    if (this.available > 0) this.available--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      return await body();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.available++;
     }
   }
 }

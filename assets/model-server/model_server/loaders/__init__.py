@@ -1,9 +1,14 @@
-"""Model loaders, one module per format. A module registers the file suffixes it loads with
-`@register(...)`; adding a format is adding a module here and importing it below."""
+"""Model loaders, one module per format. A module registers its loader under its format's name
+with `@register(name)`; the file suffixes of each format are listed in formats.json beside this
+file, which the constructs and `npm run local` read too (lib/model-formats.ts), so both sides
+judge a model file alike. Adding a format is adding a module here, importing it below, and its
+suffixes to formats.json."""
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+import json
+import os
+from typing import Callable, Dict, List, Tuple
 
 from ..model_files import ModelNotFoundError
 from ..prediction import LoadedModel
@@ -13,10 +18,13 @@ Loader = Callable[[str, Settings], LoadedModel]
 
 _LOADERS: Dict[str, Loader] = {}
 
+with open(os.path.join(os.path.dirname(__file__), "formats.json"), encoding="utf-8") as _formats:
+    FORMATS: Dict[str, List[str]] = json.load(_formats)
 
-def register(*suffixes: str) -> Callable[[Loader], Loader]:
+
+def register(format_name: str) -> Callable[[Loader], Loader]:
     def add(loader: Loader) -> Loader:
-        for suffix in suffixes:
+        for suffix in FORMATS[format_name]:
             _LOADERS[suffix] = loader
         return loader
 

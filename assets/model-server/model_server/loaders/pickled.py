@@ -90,7 +90,7 @@ def _library_of(model: Any) -> Dict[str, str]:
     return {root: str(getattr(__import__(root), "__version__", "unknown"))}
 
 
-@register(".joblib", ".pkl", ".pickle")
+@register("pickled")
 def load(path: str, settings: Settings) -> LoadedModel:
     import joblib
     import sklearn

@@ -29,7 +29,7 @@ def _labels_beside(path: str) -> Optional[List[Any]]:
     return labels
 
 
-@register(".pt", ".torchscript")
+@register("torchscript")
 def load(path: str, settings: Settings) -> LoadedModel:
     try:
         import torch
