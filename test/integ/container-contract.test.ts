@@ -12,6 +12,7 @@ import { FargateModelService, GpuModelService, ModelSource, ServingImage } from 
 import { freePort, requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { containers, envOf } from '../helpers/stack';
 import { MODEL_FETCHER_DIR, MODEL_SERVER_DIR, SAMPLE_MODEL_DIR } from '../../lib/asset-paths';
+import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
 
 /**
  * The container contract, held from both sides: what the constructs define (lib/container-contract.ts)
@@ -37,7 +38,6 @@ function serverSettings(): { read: string[]; defaults: Record<string, unknown> }
   requireServerPython();
   const script = `
 import json
-import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
 from model_server.settings import Settings
 read = set()
 class Recorder(dict):

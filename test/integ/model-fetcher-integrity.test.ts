@@ -55,7 +55,6 @@ function expectOneLineFailure(result: RunResult, code: number, pattern: RegExp):
 function zip(file: string, files: Record<string, string>, declare?: number): Buffer {
   execFileSync('python3', ['-c', `
 import json, struct, sys, zipfile
-import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
 out, files, declare = sys.argv[1], json.load(sys.stdin), int(sys.argv[2])
 with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
     for name, content in files.items():

@@ -10,7 +10,7 @@ export interface ExtractOptions {
   readonly maxEntries: number;
   /** Extraction must be done by then (it is part of the download's time). */
   readonly deadline: Deadline;
-  /** Aborts the extraction (SIGTERM). */
+  /** Aborts the extraction: SIGTERM, or the deadline passing. */
   readonly signal: AbortSignal;
 }
 
@@ -34,12 +34,13 @@ export async function extractZip(zipFile: string, destDir: string, options: Extr
     if (declared > free) {
       throw new FetchError(`the model archive unpacks to ${declared} bytes, but the model volume has ${free} bytes free`);
     }
+    // The signal carries the deadline too: past it, the unpacking is what did not finish.
+    const stopped = () => (options.deadline.remainingMs <= 0
+      ? new FetchError(`unpacking the model archive did not finish within ${options.deadline.seconds} s (MODEL_FETCH_TIMEOUT_SECONDS)`)
+      : options.signal.reason);
     let files = 0;
     for (const entry of entries) {
-      if (options.signal.aborted) throw options.signal.reason;
-      if (options.deadline.remainingMs <= 0) {
-        throw new FetchError(`unpacking the model archive did not finish within ${options.deadline.seconds} s (MODEL_FETCH_TIMEOUT_SECONDS)`);
-      }
+      if (options.signal.aborted || options.deadline.remainingMs <= 0) throw stopped();
       const target = path.join(destDir, entry.fileName);
       if (entry.fileName.endsWith('/')) {
         await fs.mkdir(target, { recursive: true });
@@ -48,12 +49,9 @@ export async function extractZip(zipFile: string, destDir: string, options: Extr
       await fs.mkdir(path.dirname(target), { recursive: true });
       const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
         zip.openReadStream(entry, (err, s) => (err || !s ? reject(err ?? new Error(`cannot read ${entry.fileName}`)) : resolve(s))));
-      // One entry may be large: the deadline and the abort signal stop it mid-way, too.
-      const stop = AbortSignal.any([options.signal, AbortSignal.timeout(Math.max(1, options.deadline.remainingMs))]);
-      await pipeline(stream, createWriteStream(target, { flags: 'wx', mode: 0o644 }), { signal: stop }).catch((err: Error) => {
-        if (options.signal.aborted) throw options.signal.reason;
-        if (stop.aborted) throw new FetchError(`unpacking the model archive did not finish within ${options.deadline.seconds} s (MODEL_FETCH_TIMEOUT_SECONDS)`);
-        throw err;
+      // One entry may be large: the deadline and SIGTERM stop it mid-way, too.
+      await pipeline(stream, createWriteStream(target, { flags: 'wx', mode: 0o644 }), { signal: options.signal }).catch((err: Error) => {
+        throw options.signal.aborted ? stopped() : err;
       });
       files += 1;
     }
