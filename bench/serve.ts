@@ -1,8 +1,8 @@
 /**
- * npm run bench:serve: this library's model server against the seed chapter's Flask app (exactly
- * as printed there) and the classic production recipe (that app under gunicorn's gthread
- * workers), all on the same 100-tree RandomForest (iris), driven by wrk at 1, 16 and 64
- * connections on 127.0.0.1. Prints req/s, p50 and p99 side by side with the ratios, then:
+ * npm run bench:serve: this library's model server against the textbook Flask app
+ * (bench/textbook_flask_app.py) on Flask's development server, as the textbook runs it, and the
+ * classic production recipe (the same app under gunicorn's gthread workers), all on the same
+ * 100-tree RandomForest (iris), driven by wrk at 1, 16 and 64 connections on 127.0.0.1. Prints req/s, p50 and p99 side by side with the ratios, then:
  *
  * - the same server with a no-op model, so the front's cost shows apart from the model's;
  * - a soak at 64 connections with the server's resident memory sampled throughout.
@@ -13,13 +13,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { MODEL_SERVER_DIR } from '../lib/asset-paths';
+import { IRIS_TRAINER } from '../scripts/iris-models';
+import { treeRssKiB } from '../scripts/process-memory';
 import { freePort, requireServerPython, requireWrk, SYSTEM_PYTHON } from '../scripts/processes';
 import { waitForHttp } from '../scripts/wait-for-http';
-import { treeRssKiB } from '../scripts/process-memory';
 import { wrkPredict, WrkResult } from './wrk';
 
-const ROOT = path.join(__dirname, '..');
-const SEED_DIR = path.join(ROOT, '..', 'shared', 'baselines');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
 const CONNECTIONS = [1, 16, 64];
@@ -35,9 +35,11 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function start(name: string, command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, port: number, logFile: string): Promise<Server> {
+async function start(
+  name: string, command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, port: number, logFile: string,
+): Promise<Server> {
   // Output goes to a file, not a pipe: wrk runs synchronously, and a server blocked on a full
-  // pipe (the seed and this server log every request) would measure the pipe, not the server.
+  // pipe (Flask's development server and this server log every request) would measure the pipe, not the server.
   const out = fs.openSync(logFile, 'w');
   const child = spawn(command, args, { cwd, env, stdio: ['ignore', out, out] });
   fs.closeSync(out);
@@ -81,15 +83,8 @@ function trainModels(work: string): { forest: string; noop: string } {
   const noop = path.join(work, 'noop', 'noop.joblib');
   fs.mkdirSync(path.dirname(forest));
   fs.mkdirSync(path.dirname(noop));
-  execFileSync(SYSTEM_PYTHON, ['-c', `
-import sys, joblib
-from sklearn.datasets import load_iris
-from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import RandomForestClassifier
-X, y = load_iris(return_X_y=True)
-joblib.dump(RandomForestClassifier(n_estimators=100, random_state=42).fit(X, y), sys.argv[1])
-joblib.dump(DummyClassifier(strategy="prior").fit(X, y), sys.argv[2])
-`, forest, noop]);
+  execFileSync(SYSTEM_PYTHON, [IRIS_TRAINER, 'forest', forest]);
+  execFileSync(SYSTEM_PYTHON, [IRIS_TRAINER, 'noop', noop]);
   return { forest, noop };
 }
 
@@ -104,30 +99,29 @@ async function main(): Promise<void> {
   try {
     execFileSync(SYSTEM_PYTHON, ['-c', 'import flask'], { stdio: 'pipe' });
   } catch {
-    throw new Error(`${SYSTEM_PYTHON} cannot import flask, which the seed app and the gunicorn recipe need: 'apt-get install -y python3-flask'`);
+    throw new Error(`${SYSTEM_PYTHON} cannot import flask, which the textbook app needs: 'apt-get install -y python3-flask'`);
   }
-  if (!fs.existsSync(path.join(SEED_DIR, 'seed_app.py'))) throw new Error(`${SEED_DIR}/seed_app.py is missing: the baseline lives in ../shared/baselines`);
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-serve-'));
   const { forest, noop } = trainModels(work);
   const env = { PATH: process.env.PATH! };
-  const serverDir = path.join(ROOT, 'assets', 'model-server');
   const ourServer = (name: string, modelDir: string) => async () => {
     const port = await freePort();
-    return start(name, SYSTEM_PYTHON, ['-m', 'model_server'], serverDir,
+    return start(name, SYSTEM_PYTHON, ['-m', 'model_server'], MODEL_SERVER_DIR,
       { ...env, HOST: '127.0.0.1', PORT: String(port), MODEL_DIR: modelDir, WORKERS: String(WORKERS) }, port, path.join(work, `${name}.log`));
   };
 
   const rows: Array<[string, Map<number, WrkResult>]> = [];
-  // The chapter's app, run from its own folder, exactly as printed (Flask's development server).
-  rows.push(['seed app (Flask dev server)', await withServer(async () => {
+  // The textbook app as the textbook runs it: Flask's development server.
+  rows.push(['textbook Flask app (Flask dev server)', await withServer(async () => {
     const port = await freePort();
-    return start('seed app', SYSTEM_PYTHON, ['seed_app.py', forest, String(port)], SEED_DIR, env, port, path.join(work, 'seed.log'));
+    return start('textbook app', SYSTEM_PYTHON, ['textbook_flask_app.py'], __dirname,
+      { ...env, MODEL_PATH: forest, PORT: String(port) }, port, path.join(work, 'textbook.log'));
   }, measure)]);
-  rows.push([`Flask on gunicorn gthread (${WORKERS}w x ${GTHREAD_THREADS}t)`, await withServer(async () => {
+  rows.push([`textbook app on gunicorn gthread (${WORKERS}w x ${GTHREAD_THREADS}t)`, await withServer(async () => {
     const port = await freePort();
     return start('flask+gunicorn', SYSTEM_PYTHON, ['-m', 'gunicorn', '-w', String(WORKERS), '-k', 'gthread', '--threads', String(GTHREAD_THREADS),
-      '-b', `127.0.0.1:${port}`, 'flask_gunicorn_app:app'], __dirname, { ...env, MODEL_PATH: forest }, port, path.join(work, 'gunicorn.log'));
+      '-b', `127.0.0.1:${port}`, 'textbook_flask_app:app'], __dirname, { ...env, MODEL_PATH: forest }, port, path.join(work, 'gunicorn.log'));
   }, measure)]);
   rows.push([`model server (${WORKERS} uvicorn workers, batching)`, await withServer(ourServer('model server', path.dirname(forest)), measure)]);
   const noopResult = await withServer(ourServer('no-op model', path.dirname(noop)), (s) => measure(s, [64]).get(64)!);
@@ -144,17 +138,19 @@ async function main(): Promise<void> {
   });
   fs.rmSync(work, { recursive: true, force: true });
 
-  console.log(`\nbench:serve: 100-tree RandomForest (iris), single-row POST /predict, wrk ${SECONDS} s per run, ${os.cpus().length} CPUs (wrk shares them)\n`);
+  console.log(`\nbench:serve: 100-tree RandomForest (iris), single-row POST /predict, wrk ${SECONDS} s per run, ` +
+    `${os.cpus().length} x ${os.cpus()[0].model.trim()} (wrk shares them), ${new Date().toISOString().slice(0, 10)}\n`);
   console.log(['server'.padEnd(44), 'conns', 'req/s'.padStart(9), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'errors'.padStart(7)].join('  '));
   for (const [name, results] of rows) for (const [c, r] of results) console.log(row(name, c, r));
   console.log(row('model server, no-op model (the front alone)', 64, noopResult));
 
-  const [seed, gunicorn, ours] = rows.map(([, r]) => r);
-  console.log('\nratios (model server / seed app, model server / Flask on gunicorn):');
+  const [textbook, gunicorn, ours] = rows.map(([, r]) => r);
+  console.log('\nratios (model server / textbook app, model server / textbook app on gunicorn):');
   for (const c of CONNECTIONS) {
     const o = ours.get(c)!;
-    console.log(`  ${String(c).padStart(2)} connection(s): ${(o.requestsPerSecond / seed.get(c)!.requestsPerSecond).toFixed(1)}x the seed, ` +
-      `${(o.requestsPerSecond / gunicorn.get(c)!.requestsPerSecond).toFixed(1)}x Flask on gunicorn; p99 ${o.p99Ms.toFixed(1)} ms vs the seed's ${seed.get(c)!.p99Ms.toFixed(1)} ms`);
+    console.log(`  ${String(c).padStart(2)} connection(s): ${(o.requestsPerSecond / textbook.get(c)!.requestsPerSecond).toFixed(1)}x the textbook app, ` +
+      `${(o.requestsPerSecond / gunicorn.get(c)!.requestsPerSecond).toFixed(1)}x it on gunicorn; ` +
+      `p99 ${o.p99Ms.toFixed(1)} ms vs the textbook app's ${textbook.get(c)!.p99Ms.toFixed(1)} ms`);
   }
   const frontShare = ours.get(64)!.requestsPerSecond / noopResult.requestsPerSecond;
   console.log(`\nthe front alone (no-op model) answers ${noopResult.requestsPerSecond.toFixed(0)} req/s at 64 connections; with the forest the server ` +
@@ -168,10 +164,10 @@ async function main(): Promise<void> {
 
   const checks: Array<[string, boolean]> = [
     ...[16, 64].flatMap((c): Array<[string, boolean]> => [
-      [`${c} connections: >= 50x the seed`, ours.get(c)!.requestsPerSecond >= 50 * seed.get(c)!.requestsPerSecond],
-      [`${c} connections: >= 5x Flask on gunicorn`, ours.get(c)!.requestsPerSecond >= 5 * gunicorn.get(c)!.requestsPerSecond],
+      [`${c} connections: >= 50x the textbook app`, ours.get(c)!.requestsPerSecond >= 50 * textbook.get(c)!.requestsPerSecond],
+      [`${c} connections: >= 5x the textbook app on gunicorn`, ours.get(c)!.requestsPerSecond >= 5 * gunicorn.get(c)!.requestsPerSecond],
     ]),
-    ['16 connections: p99 <= 1/30 of the seed\'s', ours.get(16)!.p99Ms * 30 <= seed.get(16)!.p99Ms],
+    ['16 connections: p99 <= 1/30 of the textbook app\'s', ours.get(16)!.p99Ms * 30 <= textbook.get(16)!.p99Ms],
     ['no errors', [...ours.values(), soaked].every((r) => r.non2xx + r.socketErrors === 0)],
     ['memory flat over the soak (< 5 % or 10 MiB growth)', growthMiB < Math.max(10, 0.05 * samples[0] / 1024)],
   ];

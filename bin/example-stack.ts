@@ -2,8 +2,8 @@ import { Stack, StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import { SAMPLE_MODEL_FILE } from '../lib/asset-paths';
 import { FargateModelService, GoldenRequests, GpuModelService, ModelServiceBase, ModelSource, Rollout, ServingImage } from '../lib';
+import { SAMPLE_MODEL_FILE } from '../lib/asset-paths';
 
 export interface ModelServingExampleStackProps extends StackProps {
   /**

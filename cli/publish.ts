@@ -127,7 +127,7 @@ async function describePublished(destination: ImageDestination, extraTags: strin
 }
 
 /** `<prefix>-<construct path>`, e.g. git-1a2b3c4-model-task-server, within ECR's 128 characters. */
-export function traceTag(prefix: string, displayName: string): string {
+function traceTag(prefix: string, displayName: string): string {
   const image = displayName.replace(/\/AssetImage$/, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
   return `${prefix}-${image || 'image'}`.slice(0, 128).replace(/[-.]+$/, '');
 }

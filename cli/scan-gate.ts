@@ -142,7 +142,11 @@ async function resolveTargets(values: Record<string, unknown>): Promise<Target[]
     label: `${d.repositoryName}:${d.imageTag}`,
     repositoryName: d.repositoryName,
     imageId: { imageTag: d.imageTag },
-    access: { region: (values.region as string | undefined) ?? d.region, assumeRoleArn: d.assumeRoleArn, assumeRoleExternalId: d.assumeRoleExternalId },
+    access: {
+      region: (values.region as string | undefined) ?? d.region,
+      assumeRoleArn: d.assumeRoleArn,
+      assumeRoleExternalId: d.assumeRoleExternalId,
+    },
   }));
 }
 
@@ -205,7 +209,9 @@ async function collect(ecr: ECRClient, target: Target, first: DescribeImageScanF
       findings.push(finding(details?.vulnerabilityId ?? f.title ?? f.findingArn ?? 'unnamed', f.severity ?? 'UNTRIAGED', pkg || undefined, details?.sourceUrl, options));
     }
     if (!page.nextToken) break;
-    page = await ecr.send(new DescribeImageScanFindingsCommand({ repositoryName: target.repositoryName, imageId: target.imageId, nextToken: page.nextToken }));
+    page = await ecr.send(new DescribeImageScanFindingsCommand({
+      repositoryName: target.repositoryName, imageId: target.imageId, nextToken: page.nextToken,
+    }));
   }
   const counts: Record<string, number> = {};
   for (const f of findings) counts[f.severity] = (counts[f.severity] ?? 0) + 1;

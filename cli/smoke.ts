@@ -161,7 +161,7 @@ async function waitForHealth(url: string, o: { timeout: number; interval: number
  * `predictions` (and optionally `probabilities`) with one entry per row; `{"features": [...]}`
  * gets `prediction` (and optionally `probability`). Returns what it found, for the report.
  */
-export function checkShape(request: any, answer: any): string {
+function checkShape(request: any, answer: any): string {
   const fail = (why: string) => {
     throw new CliError(`POST /predict answered 200 but ${why}: ${oneLine(JSON.stringify(answer), 300)}`);
   };

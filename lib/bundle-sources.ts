@@ -46,7 +46,7 @@ export function stampOf(inputs: readonly string[], root: string = PACKAGE_ROOT):
 }
 
 /** What differs between a stamp and the files as they are now: one phrase per difference. */
-export function staleInputs(stamp: BundleStamp, root: string = PACKAGE_ROOT): string[] {
+function staleInputs(stamp: BundleStamp, root: string = PACKAGE_ROOT): string[] {
   const stale: string[] = [];
   for (const [file, digest] of Object.entries(stamp.sources)) {
     const now = sha256(path.join(root, file));

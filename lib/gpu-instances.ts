@@ -27,7 +27,7 @@ const GPU_INSTANCES: Record<'g4dn' | 'g5' | 'g6', Partial<Record<Size, Row>>> = 
 };
 
 /** Memory the OS, Docker and the ECS agent keep for themselves on a GPU host. */
-export const HOST_RESERVED_MIB = 1536;
+const HOST_RESERVED_MIB = 1536;
 
 /** The spec of a g4dn, g5 or g6 size; any other instance type fails synth with the allowed ones. */
 export function gpuInstanceSpec(where: PropOwner, instanceType: string): GpuInstanceSpec {

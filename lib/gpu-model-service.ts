@@ -1,7 +1,7 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, Dependable, IDependable } from 'constructs';
@@ -9,9 +9,9 @@ import { gpuInstanceSpec, usableMemoryMiB } from './gpu-instances';
 import { GPU_AGENT_NAMESPACE, gpuInstanceUserData } from './gpu-user-data';
 import { ModelServiceBase } from './model-service-base';
 import { ReleaseScaleInProtection } from './release-scale-in-protection';
-import { ServingImage } from './serving-image';
 import { ComputeMetrics } from './service-operations';
 import { ModelServiceBaseProps } from './service-props';
+import { ServingImage } from './serving-image';
 import { checkIntRange, InvalidPropError } from './validation';
 
 export interface GpuModelServiceProps extends ModelServiceBaseProps {
@@ -81,31 +81,30 @@ export class GpuModelService extends ModelServiceBase {
   constructor(scope: Construct, id: string, props: GpuModelServiceProps) {
     // ECS allows an EC2 container up to 10 minutes between SIGTERM and SIGKILL.
     super(scope, id, props, Duration.minutes(10));
-    const where = this;
     const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.G4DN, ec2.InstanceSize.XLARGE);
-    const spec = gpuInstanceSpec(where, instanceType.toString());
+    const spec = gpuInstanceSpec(this, instanceType.toString());
     const gpuCount = props.gpuCount ?? 1;
-    checkIntRange(where, 'gpuCount', gpuCount, 1, 8);
+    checkIntRange(this, 'gpuCount', gpuCount, 1, 8);
     if (gpuCount > spec.gpus) {
-      throw new InvalidPropError(where, 'gpuCount',
+      throw new InvalidPropError(this, 'gpuCount',
         `a ${instanceType} has ${spec.gpus} GPU${spec.gpus > 1 ? 's' : ''}, so a task cannot reserve ${gpuCount}; ` +
         `lower gpuCount or choose a larger instanceType`);
     }
     const tasksPerInstance = Math.floor(spec.gpus / gpuCount);
     const usable = usableMemoryMiB(spec);
     const memoryLimitMiB = props.memoryLimitMiB ?? Math.floor(usable / tasksPerInstance);
-    checkIntRange(where, 'memoryLimitMiB', memoryLimitMiB, 512, usable);
-    checkIntRange(where, 'rootVolumeGiB', props.rootVolumeGiB, 30, 16384);
+    checkIntRange(this, 'memoryLimitMiB', memoryLimitMiB, 512, usable);
+    checkIntRange(this, 'rootVolumeGiB', props.rootVolumeGiB, 30, 16384);
     const maxInstances = props.maxInstances ?? Math.ceil(this._settings.maxCapacity / tasksPerInstance);
-    checkIntRange(where, 'maxInstances', maxInstances, 1, 1000);
+    checkIntRange(this, 'maxInstances', maxInstances, 1, 1000);
     if (props.cluster && !(props.cluster instanceof ecs.Cluster)) {
-      throw new InvalidPropError(where, 'cluster', 'must be an ecs.Cluster defined in this app, so the GPU capacity provider can be added to it');
+      throw new InvalidPropError(this, 'cluster', 'must be an ecs.Cluster defined in this app, so the GPU capacity provider can be added to it');
     }
     if (props.cluster && Stack.of(props.cluster) !== Stack.of(this)) {
       // ECS keeps a cluster's capacity providers in one ClusterCapacityProviderAssociations
       // resource in the cluster's stack; it would refer to this stack's instances, which refer
       // to the cluster: a dependency cycle between the two stacks.
-      throw new InvalidPropError(where, 'cluster',
+      throw new InvalidPropError(this, 'cluster',
         `is in stack '${Stack.of(props.cluster).stackName}', but a GPU service adds its capacity provider to the cluster, ` +
         `which must then happen in that stack and would refer back to this one (a dependency cycle). Define the ` +
         `GpuModelService in stack '${Stack.of(props.cluster).stackName}', or omit 'cluster' and pass 'vpc' to give it a cluster of its own`);

@@ -60,7 +60,10 @@ export class ModelAlarms extends Construct {
     const latency = options.p99Latency ?? Duration.seconds(1);
     const rollback = options.rollbackOnAlarm ?? true;
 
-    const add = (alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string, extra: Partial<cloudwatch.CreateAlarmOptions> = {}, rollsBack = false) => {
+    const add = (
+      alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string,
+      extra: Partial<cloudwatch.CreateAlarmOptions> = {}, rollsBack = false,
+    ) => {
       const alarmName = `${namePrefix}-${alarmId}`;
       const alarm = new cloudwatch.Alarm(this, alarmId, {
         alarmName,

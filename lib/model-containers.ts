@@ -6,16 +6,12 @@ import { ModelSourceConfig } from './model-source';
 import { ServingImageConfig } from './serving-image';
 import { StartupBudget } from './startup-budget';
 
-/** Where the model volume is mounted in both containers. */
-export const MODEL_MOUNT_PATH = ModelContainerContract.MODEL_MOUNT_PATH;
 /** The server's writable scratch space on an otherwise read-only root filesystem. */
 const SCRATCH_MOUNT_PATH = '/tmp';
-export const MODEL_VOLUME_NAME = 'model';
+const MODEL_VOLUME_NAME = 'model';
 const SCRATCH_VOLUME_NAME = 'scratch';
-export const SERVER_CONTAINER_NAME = ModelContainerContract.SERVER_CONTAINER_NAME;
 /** Environment variable names that hold secrets by convention. */
 const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL/i;
-export const FETCHER_CONTAINER_NAME = ModelContainerContract.FETCHER_CONTAINER_NAME;
 
 export interface ModelContainersOptions {
   readonly model: ModelSourceConfig;
@@ -68,7 +64,7 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
 
   const fetcherEnvironment: Record<string, string> = {
     [FETCHER_ENV.modelUri]: options.model.uri,
-    [FETCHER_ENV.modelDir]: MODEL_MOUNT_PATH,
+    [FETCHER_ENV.modelDir]: ModelContainerContract.MODEL_MOUNT_PATH,
     [FETCHER_ENV.region]: Stack.of(taskDefinition).region,
     [FETCHER_ENV.timeoutSeconds]: String(new StartupBudget(options.startupTimeout).fetchTimeout.toSeconds()),
   };
@@ -77,7 +73,7 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
   if (options.model.manifest) fetcherEnvironment[FETCHER_ENV.manifest] = JSON.stringify(options.model.manifest);
 
   const fetcher = taskDefinition.addContainer('ModelFetcher', {
-    containerName: FETCHER_CONTAINER_NAME,
+    containerName: ModelContainerContract.FETCHER_CONTAINER_NAME,
     image: options.fetcherImage,
     essential: false,
     // A soft reservation: the download streams to disk, and EC2 tasks need one per container.
@@ -85,13 +81,13 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
     user: ModelContainerContract.USER,
     readonlyRootFilesystem: true,
     environment: fetcherEnvironment,
-    logging: ecs.LogDrivers.awsLogs({ logGroup: options.logGroup, streamPrefix: FETCHER_CONTAINER_NAME }),
+    logging: ecs.LogDrivers.awsLogs({ logGroup: options.logGroup, streamPrefix: ModelContainerContract.FETCHER_CONTAINER_NAME }),
   });
-  fetcher.addMountPoints({ containerPath: MODEL_MOUNT_PATH, sourceVolume: MODEL_VOLUME_NAME, readOnly: false });
+  fetcher.addMountPoints({ containerPath: ModelContainerContract.MODEL_MOUNT_PATH, sourceVolume: MODEL_VOLUME_NAME, readOnly: false });
 
   const stopSeconds = options.stopTimeout.toSeconds();
   const server = taskDefinition.addContainer('Server', {
-    containerName: SERVER_CONTAINER_NAME,
+    containerName: ModelContainerContract.SERVER_CONTAINER_NAME,
     image: options.image.image,
     essential: true,
     user: options.image.user,
@@ -103,7 +99,7 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
     environment: {
       [SERVER_ENV.port]: String(options.containerPort),
       [SERVER_ENV.metricsPort]: String(ModelContainerContract.METRICS_PORT),
-      [SERVER_ENV.modelDir]: MODEL_MOUNT_PATH,
+      [SERVER_ENV.modelDir]: ModelContainerContract.MODEL_MOUNT_PATH,
       [SERVER_ENV.workers]: String(options.workers),
       // The server finishes in-flight requests within this, a little inside ECS's stop timeout.
       [SERVER_ENV.gracefulTimeout]: String(Math.max(1, stopSeconds - 5)),
@@ -125,11 +121,11 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
       // ECS allows at most 300 s; the service's grace period covers the rest of the budget.
       startPeriod: Duration.seconds(Math.min(300, options.startupTimeout.toSeconds())),
     },
-    logging: ecs.LogDrivers.awsLogs({ logGroup: options.logGroup, streamPrefix: SERVER_CONTAINER_NAME }),
+    logging: ecs.LogDrivers.awsLogs({ logGroup: options.logGroup, streamPrefix: ModelContainerContract.SERVER_CONTAINER_NAME }),
     ...options.serverOptions,
   });
   server.addMountPoints(
-    { containerPath: MODEL_MOUNT_PATH, sourceVolume: MODEL_VOLUME_NAME, readOnly: true },
+    { containerPath: ModelContainerContract.MODEL_MOUNT_PATH, sourceVolume: MODEL_VOLUME_NAME, readOnly: true },
     { containerPath: SCRATCH_MOUNT_PATH, sourceVolume: SCRATCH_VOLUME_NAME, readOnly: false },
   );
   server.addContainerDependencies({ container: fetcher, condition: ecs.ContainerDependencyCondition.SUCCESS });

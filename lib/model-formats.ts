@@ -7,7 +7,7 @@ import { MODEL_SERVER_DIR } from './asset-paths';
  * server's own list (assets/model-server/model_server/loaders/formats.json), so the constructs,
  * `npm run local` and the server judge a model file alike.
  */
-export function modelFormats(): Record<string, string[]> {
+function modelFormats(): Record<string, string[]> {
   return JSON.parse(fs.readFileSync(path.join(MODEL_SERVER_DIR, 'model_server', 'loaders', 'formats.json'), 'utf8'));
 }
 

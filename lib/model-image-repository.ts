@@ -59,6 +59,15 @@ const REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a
  * content hash (immutable), and the task definitions name that tag.
  */
 export class ModelImageRepository extends Construct {
+  /** {@link stackSynthesizer} for a repository named by a stack elsewhere in the app. */
+  public static synthesizerFor(repositoryName: string, props: DefaultStackSynthesizerProps = {}): DefaultStackSynthesizer {
+    if (props.imageAssetsRepositoryName && props.imageAssetsRepositoryName !== repositoryName) {
+      throw new InvalidPropError('ModelImageRepository.synthesizerFor', 'imageAssetsRepositoryName',
+        `is set by this method to '${repositoryName}'; leave it out, got '${props.imageAssetsRepositoryName}'`);
+    }
+    return new DefaultStackSynthesizer({ ...props, imageAssetsRepositoryName: repositoryName });
+  }
+
   public readonly repository: ecr.Repository;
   public readonly repositoryName: string;
   /** The bootstrap qualifier whose image-publishing role may push here. */
@@ -66,15 +75,14 @@ export class ModelImageRepository extends Construct {
 
   constructor(scope: Construct, id: string, props: ModelImageRepositoryProps) {
     super(scope, id);
-    const where = this;
     if (Token.isUnresolved(props.repositoryName) || !REPOSITORY_NAME.test(props.repositoryName) || props.repositoryName.length > 256) {
-      throw new InvalidPropError(where, 'repositoryName',
+      throw new InvalidPropError(this, 'repositoryName',
         `must be a literal ECR repository name (lowercase letters, digits, '.', '_', '-' and '/' between them, up to 256 characters), got '${props.repositoryName}'`);
     }
-    checkIntRange(where, 'maxImageCount', props.maxImageCount, 1, 10_000);
+    checkIntRange(this, 'maxImageCount', props.maxImageCount, 1, 10_000);
     const encryption = props.encryption ?? ecr.RepositoryEncryption.KMS;
     if (props.encryptionKey && encryption !== ecr.RepositoryEncryption.KMS) {
-      throw new InvalidPropError(where, 'encryptionKey', `needs encryption RepositoryEncryption.KMS, got ${encryption.value}`);
+      throw new InvalidPropError(this, 'encryptionKey', `needs encryption RepositoryEncryption.KMS, got ${encryption.value}`);
     }
 
     this.repositoryName = props.repositoryName;
@@ -125,14 +133,5 @@ export class ModelImageRepository extends Construct {
         `must be the repository's bootstrapQualifier '${this.bootstrapQualifier}', got '${props.qualifier}'; set bootstrapQualifier on the repository instead`);
     }
     return ModelImageRepository.synthesizerFor(this.repositoryName, { qualifier: this.bootstrapQualifier, ...props });
-  }
-
-  /** {@link stackSynthesizer} for a repository named by a stack elsewhere in the app. */
-  public static synthesizerFor(repositoryName: string, props: DefaultStackSynthesizerProps = {}): DefaultStackSynthesizer {
-    if (props.imageAssetsRepositoryName && props.imageAssetsRepositoryName !== repositoryName) {
-      throw new InvalidPropError('ModelImageRepository.synthesizerFor', 'imageAssetsRepositoryName',
-        `is set by this method to '${repositoryName}'; leave it out, got '${props.imageAssetsRepositoryName}'`);
-    }
-    return new DefaultStackSynthesizer({ ...props, imageAssetsRepositoryName: repositoryName });
   }
 }

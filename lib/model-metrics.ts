@@ -10,6 +10,31 @@ import { ModelContainerContract } from './container-contract';
  * load balancer, and the Service dimension of the server's EMF metrics.
  */
 export class ModelMetrics {
+  /** A Container Insights metric of one ECS service (Average over a minute). */
+  public static containerInsights(
+    service: ecs.BaseService, metricName: string, label: string, options: cloudwatch.MetricOptions = {},
+  ): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: 'ECS/ContainerInsights',
+      metricName,
+      dimensionsMap: { ClusterName: service.cluster.clusterName, ServiceName: service.serviceName },
+      statistic: 'Average',
+      period: Duration.minutes(1),
+      label,
+      ...options,
+    });
+  }
+
+  /** 100 × errors / requests, 0 when there were no requests. */
+  public static rate(errors: cloudwatch.IMetric, requests: cloudwatch.IMetric, label: string): cloudwatch.MathExpression {
+    return new cloudwatch.MathExpression({
+      expression: 'IF(requests > 0, 100 * errors / requests, 0)',
+      usingMetrics: { errors, requests },
+      label,
+      period: Duration.minutes(1),
+    });
+  }
+
   /** The load balancer's name as metric dimensions give it (app/<name>/<id>), from the listener's ARN. */
   private readonly loadBalancer: string;
 
@@ -58,29 +83,6 @@ export class ModelMetrics {
       statistic,
       period: Duration.minutes(1),
       ...options,
-    });
-  }
-
-  /** A Container Insights metric of one ECS service (Average over a minute). */
-  public static containerInsights(service: ecs.BaseService, metricName: string, label: string, options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: 'ECS/ContainerInsights',
-      metricName,
-      dimensionsMap: { ClusterName: service.cluster.clusterName, ServiceName: service.serviceName },
-      statistic: 'Average',
-      period: Duration.minutes(1),
-      label,
-      ...options,
-    });
-  }
-
-  /** 100 × errors / requests, 0 when there were no requests. */
-  public static rate(errors: cloudwatch.IMetric, requests: cloudwatch.IMetric, label: string): cloudwatch.MathExpression {
-    return new cloudwatch.MathExpression({
-      expression: 'IF(requests > 0, 100 * errors / requests, 0)',
-      usingMetrics: { errors, requests },
-      label,
-      period: Duration.minutes(1),
     });
   }
 

@@ -10,15 +10,15 @@ import { Construct } from 'constructs';
 import { ModelContainerContract } from './container-contract';
 import { createDefaultVpc } from './default-vpc';
 import { modelFetcherImage } from './fetcher-image';
-import { addModelContainers, ModelContainers, SERVER_CONTAINER_NAME } from './model-containers';
+import { addModelContainers, ModelContainers } from './model-containers';
 import { ModelEndpoint } from './model-endpoint';
 import { ModelMetrics } from './model-metrics';
 import { Rollout } from './rollout';
-import { ServingImage } from './serving-image';
 import { addServiceOperations, ComputeMetrics, startFailuresFilter } from './service-operations';
 import { ModelServiceBaseProps, SERVICE_DEFAULTS, ServiceSettings } from './service-props';
 import { addServiceScaling } from './service-scaling';
 import { ComputeLimits, validateServiceProps } from './service-validation';
+import { ServingImage } from './serving-image';
 import { SideBySideTarget } from './side-by-side-target';
 import { InvalidPropError } from './validation';
 
@@ -287,7 +287,7 @@ export abstract class ModelServiceBase extends Construct {
       testRule: endpoint.testRule!,
     });
     this.targetGroup.addTarget(service.loadBalancerTarget({
-      containerName: SERVER_CONTAINER_NAME,
+      containerName: ModelContainerContract.SERVER_CONTAINER_NAME,
       containerPort: s.containerPort,
       alternateTarget: sideBySide?.alternateTarget,
     }));

@@ -47,7 +47,11 @@ function scaleOnRequestsAcrossTargetGroups(scaling: ecs.ScalableTaskCount, perTa
       id,
       returnData: false,
       metricStat: {
-        metric: { namespace: stat.namespace, metricName: stat.metricName, dimensions: stat.dimensions?.map((d) => ({ name: d.name, value: d.value })) },
+        metric: {
+          namespace: stat.namespace,
+          metricName: stat.metricName,
+          dimensions: stat.dimensions?.map((d) => ({ name: d.name, value: d.value })),
+        },
         stat: stat.statistic,
       },
     };

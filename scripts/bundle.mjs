@@ -2,13 +2,10 @@
 // esbuild read (lib/bundle-sources.ts), which synth compares in a checkout. Runs in `npm run build`,
 // after tsc has compiled lib/.
 import { chmodSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { build } from 'esbuild';
-
-const require = createRequire(import.meta.url);
-const { BUNDLES } = require('../lib/bundles.js');
-const { PACKAGE_ROOT } = require('../lib/asset-paths.js');
-const { stampOf } = require('../lib/bundle-sources.js');
+import { PACKAGE_ROOT } from '../lib/asset-paths.js';
+import { stampOf } from '../lib/bundle-sources.js';
+import { BUNDLES } from '../lib/bundles.js';
 
 for (const bundle of Object.values(BUNDLES)) {
   const { metafile } = await build({

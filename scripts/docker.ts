@@ -2,7 +2,7 @@ import { run, RunOptions as ProcessOptions, RunResult } from './processes';
 import { ContainerSpec } from './task-containers';
 
 /** Every container and volume these tools create carries this label, so cleanup finds them all. */
-export const LABEL = 'cdk-model-serving.run';
+const LABEL = 'cdk-model-serving.run';
 
 export type CommandResult = RunResult;
 
@@ -58,7 +58,7 @@ export interface RunOptions {
 }
 
 /** The volume a task volume maps to in this run (ECS creates one per task; so does this). */
-export function volumeName(runId: string, volume: string): string {
+function volumeName(runId: string, volume: string): string {
   return `cdk-model-serving-${runId}-${volume}`;
 }
 

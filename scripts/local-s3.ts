@@ -15,13 +15,6 @@ const S3RVER_CLI = require.resolve('s3rver/bin/s3rver.js');
  * --openssl-legacy-provider, and that flag stays out of everything else.
  */
 export class LocalS3 {
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly endpoint: string,
-    readonly client: S3Client,
-    private readonly dir: string,
-  ) {}
-
   static async start(): Promise<LocalS3> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 's3rver-'));
     const port = await freePort();
@@ -41,6 +34,13 @@ export class LocalS3 {
     });
     return new LocalS3(child, endpoint, client, dir);
   }
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly endpoint: string,
+    readonly client: S3Client,
+    private readonly dir: string,
+  ) {}
 
   async createBucket(name: string): Promise<void> {
     await this.client.send(new CreateBucketCommand({ Bucket: name }));

@@ -45,6 +45,10 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
 
 /** A long-running process whose output is kept, stopped by its own PID. */
 export class Background {
+  static start(command: string, args: string[], options: SpawnOptions = {}): Background {
+    return new Background(spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
   public output = '';
   public exitCode: number | null | undefined;
   private readonly exited: Promise<void>;
@@ -56,10 +60,6 @@ export class Background {
       this.exitCode = code;
       resolve();
     }));
-  }
-
-  static start(command: string, args: string[], options: SpawnOptions = {}): Background {
-    return new Background(spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] }));
   }
 
   /** Waits for exit, at most `timeoutMs`; returns the exit code, or undefined if still running. */

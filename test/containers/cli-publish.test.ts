@@ -6,13 +6,13 @@ import { App, Stack } from 'aws-cdk-lib';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { FargateModelService, ModelImageRepository, ModelSource, ServingImage } from '../../lib';
+import { MODEL_FETCHER_DIR, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 import { requireDockerEngine } from '../../scripts/docker';
 import { ensureBaseImage } from '../helpers/base-images';
 import { errorLine, requireBuiltCli, runCli } from '../helpers/cli';
 import { ACCOUNT, ASSUMED_ACCESS_KEY, EmulatedEcr } from '../helpers/emulated-ecr';
 import { LocalRegistry } from '../helpers/registry';
 import { LocalS3 } from '../helpers/s3-server';
-import { MODEL_FETCHER_DIR, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /**
  * `cdk-model-serving publish` on a real synthesized app: the real cdk-assets builds the real

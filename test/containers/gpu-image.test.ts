@@ -2,9 +2,9 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { dockerOk, requireDockerEngine } from '../../scripts/docker';
+import { requireServerPython } from '../../scripts/processes';
 import { modelTask } from '../../scripts/task-containers';
 import { buildFetcherImage, buildGpuServerImage, hygiene, IMAGES, ServerContainer, TaskRun } from '../helpers/containers';
-import { requireServerPython } from '../../scripts/processes';
 import { torchOutputs, trainTorchModels } from '../helpers/python-models';
 import { LocalS3 } from '../helpers/s3-server';
 

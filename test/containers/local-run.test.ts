@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { docker } from '../../scripts/docker';
-import { ensureBaseImage } from '../helpers/base-images';
-import { Background, freePort, run } from '../../scripts/processes';
-import { http } from '../helpers/model-server';
 import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { docker } from '../../scripts/docker';
+import { Background, freePort, run } from '../../scripts/processes';
+import { ensureBaseImage } from '../helpers/base-images';
+import { http } from '../helpers/model-server';
 
 /** `npm run local` as a user runs it, on this machine's CI base images. */
 const ROOT = path.join(__dirname, '..', '..');

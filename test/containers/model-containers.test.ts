@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 import { docker, dockerOk, requireDockerEngine } from '../../scripts/docker';
+import { requireServerPython } from '../../scripts/processes';
 import { modelTask } from '../../scripts/task-containers';
 import { buildFetcherImage, buildServerImage, hygiene, IMAGES, ServerContainer, TaskRun } from '../helpers/containers';
-import { requireServerPython } from '../../scripts/processes';
 import { sklearnPredictions, trainTorchModels } from '../helpers/python-models';
 import { LocalS3 } from '../helpers/s3-server';
-import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /**
  * The real Dockerfiles, built and run the way the ECS task definition wires them: the fetcher

@@ -25,7 +25,7 @@ const COMPILERS = ['g++', 'g++-12', 'gcc', 'gcc-12', 'cpp', 'cpp-12', 'make'];
  * requirement files (scripts/python-packages.ts maps each pin to its Debian package), never listed
  * here: a package missing from a requirement file is missing from the image built on its base.
  */
-export const BASE_IMAGES = {
+const BASE_IMAGES = {
   /** Stands in for python:3.11-slim plus `pip install -r requirements.txt`. */
   python: () => ['passwd', 'python3', ...debianPackages(REQUIREMENTS.cpu)],
   /**

@@ -15,7 +15,7 @@ export interface LintFinding {
  * Warnings that come from aws-cdk-lib itself, not from this library, each with its reason (the
  * docs/security.md lists them too). Anything else, and any error, fails the tests.
  */
-export const KNOWN_WARNINGS: ReadonlyArray<{ rule: string; resource: RegExp; reason: string }> = [
+const KNOWN_WARNINGS: ReadonlyArray<{ rule: string; resource: RegExp; reason: string }> = [
   {
     rule: 'W3005',
     resource: /^CustomVpcRestrictDefaultSGCustomResourceProviderHandler/,

@@ -18,7 +18,7 @@ import { SAMPLE_GOLDEN_FILE } from '../../lib/asset-paths';
 const ENV: StackProps['env'] = { account: '123456789012', region: 'eu-west-1' };
 
 /** The usual platform stack: a VPC, a cluster, a shared ALB listener and a KMS-encrypted model bucket. */
-export class PlatformStack extends Stack {
+class PlatformStack extends Stack {
   public readonly vpc: ec2.Vpc;
   public readonly cluster: ecs.Cluster;
   public readonly listener: elbv2.ApplicationListener;
@@ -101,7 +101,7 @@ export function sideBySideApp(): App {
  * listener (test rules at their own priorities), and in a stack of their own with new load
  * balancers, blue/green with golden requests on GPU capacity, canary on Fargate over HTTPS.
  */
-export function rolloutsApp(): App {
+function rolloutsApp(): App {
   const app = newApp();
   const platform = new PlatformStack(app, 'Platform');
   const shared = new Stack(app, 'SharedRollouts', { env: ENV });

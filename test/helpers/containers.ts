@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import * as path from 'node:path';
-import { buildImage, createVolumes, docker, dockerOk, removeRun, runArgs } from '../../scripts/docker';
-import { ModelTask } from '../../scripts/task-containers';
-import { ensureBaseImage } from './base-images';
-import { freePort } from '../../scripts/processes';
-import { waitForHttp } from '../../scripts/wait-for-http';
-import { LocalS3 } from './s3-server';
 import { MODEL_FETCHER_DIR, MODEL_SERVER_DIR } from '../../lib/asset-paths';
+import { buildImage, createVolumes, docker, dockerOk, removeRun, runArgs } from '../../scripts/docker';
+import { freePort } from '../../scripts/processes';
+import { ModelTask } from '../../scripts/task-containers';
+import { waitForHttp } from '../../scripts/wait-for-http';
+import { ensureBaseImage } from './base-images';
+import { LocalS3 } from './s3-server';
 
 /**
  * The real images, built from the production Dockerfiles on CI's local bases, and the model task
@@ -43,9 +42,6 @@ export async function buildGpuServerImage(modelVersion: string): Promise<void> {
 /** One task's containers and volumes, removed together. */
 export class TaskRun {
   private static readonly runs: TaskRun[] = [];
-  readonly id = randomBytes(4).toString('hex');
-
-  private constructor(readonly task: ModelTask) {}
 
   static async create(task: ModelTask): Promise<TaskRun> {
     const run = new TaskRun(task);
@@ -54,10 +50,15 @@ export class TaskRun {
     return run;
   }
 
+
   /** Removes every run's containers and volumes (afterAll). */
   static async removeAll(): Promise<void> {
     for (const run of TaskRun.runs.splice(0)) await removeRun(run.id);
   }
+
+  readonly id = randomBytes(4).toString('hex');
+
+  private constructor(readonly task: ModelTask) {}
 
   /** The fetcher exactly as the task definition runs it, pointed at the local S3 server. */
   fetch(s3: LocalS3, image: string = IMAGES.fetcher) {

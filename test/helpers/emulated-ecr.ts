@@ -175,7 +175,12 @@ export class EmulatedEcr {
         const repositoryName = this.repository(input.repositoryName);
         const imageDetails = [];
         for (const imageId of input.imageIds ?? []) {
-          imageDetails.push({ repositoryName, registryId: ACCOUNT, imageDigest: await this.digestOf(repositoryName, imageId), imageTags: imageId.imageTag ? [imageId.imageTag] : [] });
+          imageDetails.push({
+            repositoryName,
+            registryId: ACCOUNT,
+            imageDigest: await this.digestOf(repositoryName, imageId),
+            imageTags: imageId.imageTag ? [imageId.imageTag] : [],
+          });
         }
         return { imageDetails };
       }
@@ -184,7 +189,12 @@ export class EmulatedEcr {
         const images = [];
         for (const imageId of input.imageIds) {
           const manifest = await this.registry?.manifest(repositoryName, imageId.imageDigest ?? imageId.imageTag);
-          if (manifest) images.push({ repositoryName, registryId: ACCOUNT, imageId: { ...imageId, imageDigest: manifest.digest }, imageManifest: manifest.body, imageManifestMediaType: manifest.mediaType });
+          if (manifest) {
+            images.push({
+              repositoryName, registryId: ACCOUNT, imageId: { ...imageId, imageDigest: manifest.digest },
+              imageManifest: manifest.body, imageManifestMediaType: manifest.mediaType,
+            });
+          }
         }
         return { images, failures: [] };
       }
@@ -198,7 +208,11 @@ export class EmulatedEcr {
           throw new AwsError('ImageTagAlreadyExistsException', `The image tag '${input.imageTag}' already exists in the '${repositoryName}' repository and cannot be overwritten because the repository is immutable.`);
         }
         const pushed = await this.registry!.putManifest(repositoryName, input.imageTag, input.imageManifest, input.imageManifestMediaType);
-        return { image: { repositoryName, registryId: ACCOUNT, imageId: { imageDigest: pushed, imageTag: input.imageTag }, imageManifest: input.imageManifest } };
+        return {
+          image: {
+            repositoryName, registryId: ACCOUNT, imageId: { imageDigest: pushed, imageTag: input.imageTag }, imageManifest: input.imageManifest,
+          },
+        };
       }
       case 'DescribeImageScanFindings':
         return this.scanFindings(input);

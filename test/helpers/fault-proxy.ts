@@ -16,11 +16,6 @@ a download that is slow but never fails. It also applies S3's If-Match rule, whi
  * whose If-Match differs from the object's current ETag gets 412 PreconditionFailed.
  */
 export class FaultProxy {
-  readonly injected: Record<Fault, number> = { pass: 0, slowdown: 0, cut: 0, 'wrong-region': 0, stall: 0, trickle: 0 };
-  private gets = 0;
-
-  private constructor(private readonly server: http.Server, readonly endpoint: string) {}
-
   static async start(target: string, plan: (getNumber: number, req: http.IncomingMessage) => Fault | Promise<Fault>): Promise<FaultProxy> {
     const upstream = new URL(target);
     let proxy: FaultProxy;
@@ -38,7 +33,8 @@ export class FaultProxy {
         res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message></Error>');
         return;
       }
-      const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      const target = { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers };
+      const forward = http.request(target, (up) => {
         const ifMatch = req.headers['if-match'];
         if (isObjectGet && ifMatch && up.headers.etag && ifMatch !== up.headers.etag && up.statusCode! < 300) {
           up.resume();
@@ -93,6 +89,11 @@ export class FaultProxy {
     proxy = new FaultProxy(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     return proxy;
   }
+
+  readonly injected: Record<Fault, number> = { pass: 0, slowdown: 0, cut: 0, 'wrong-region': 0, stall: 0, trickle: 0 };
+  private gets = 0;
+
+  private constructor(private readonly server: http.Server, readonly endpoint: string) {}
 
   async stop(): Promise<void> {
     this.server.closeAllConnections();

@@ -5,7 +5,9 @@ import { run, RunResult } from '../../scripts/processes';
  * own, with the event and a context object as its two arguments, and only the environment given
  * (plus PATH). Resolves with the process's output and the handler's result (JSON), if it returned.
  */
-export async function invokeAsLambda(bundle: string, event: unknown, env: Record<string, string>, timeoutMs = 60_000): Promise<RunResult & { result?: any }> {
+export async function invokeAsLambda(
+  bundle: string, event: unknown, env: Record<string, string>, timeoutMs = 60_000,
+): Promise<RunResult & { result?: any }> {
   const script = `
 const context = {
   functionName: 'fn', functionVersion: '$LATEST', invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:fn',

@@ -1,8 +1,6 @@
-import * as path from 'node:path';
+import { MODEL_SERVER_DIR } from '../../lib/asset-paths';
 import { Background, freePort, SYSTEM_PYTHON } from '../../scripts/processes';
 import { waitForHttp } from '../../scripts/wait-for-http';
-import { MODEL_SERVER_DIR } from '../../lib/asset-paths';
-
 
 export interface HttpResult {
   readonly status: number;
@@ -32,9 +30,6 @@ export function postChunked(url: string, json: string): Promise<HttpResult> {
 
 /** The model server as a real gunicorn process on 127.0.0.1, under Debian's Python. */
 export class ModelServerProcess {
-  /** `url` serves the API; `metricsUrl` is the metrics port (GET /metrics). */
-  private constructor(readonly process: Background, readonly url: string, readonly metricsUrl: string) {}
-
   static async start(env: Record<string, string>): Promise<ModelServerProcess> {
     const [port, metricsPort] = [await freePort(), await freePort()];
     const proc = Background.start(SYSTEM_PYTHON, ['-m', 'model_server'], {
@@ -43,6 +38,9 @@ export class ModelServerProcess {
     });
     return new ModelServerProcess(proc, `http://127.0.0.1:${port}`, `http://127.0.0.1:${metricsPort}`);
   }
+
+  /** `url` serves the API; `metricsUrl` is the metrics port (GET /metrics). */
+  private constructor(readonly process: Background, readonly url: string, readonly metricsUrl: string) {}
 
   /** Polls the health route until it answers `status` (bounded); fails with the server's output otherwise. */
   async waitForHealth(status = 200, timeoutMs = 20_000, healthPath = '/health'): Promise<HttpResult> {

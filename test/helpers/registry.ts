@@ -10,8 +10,6 @@ import { Background, freePort } from '../../scripts/processes';
  * storing into a temporary directory that `stop` removes. `docker push` to 127.0.0.1 needs no TLS.
  */
 export class LocalRegistry {
-  private constructor(readonly host: string, private readonly process: Background, private readonly dir: string) {}
-
   static async start(): Promise<LocalRegistry> {
     const binary = process.env.DOCKER_REGISTRY_BIN ?? '/usr/bin/docker-registry';
     try {
@@ -43,6 +41,8 @@ export class LocalRegistry {
     await registry.stop();
     throw new Error(`docker-registry did not start on ${registry.host}: ${registry.process.output.slice(-2000)}`);
   }
+
+  private constructor(readonly host: string, private readonly process: Background, private readonly dir: string) {}
 
   /** The digest a tag names, or undefined when the registry has no such tag. */
   async digestOf(repository: string, reference: string): Promise<string | undefined> {

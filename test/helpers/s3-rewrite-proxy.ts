@@ -13,12 +13,11 @@ export interface Rewrites {
  * for what s3rver cannot do (full-object checksums) and for a listing that cannot be trusted.
  */
 export class S3RewriteProxy {
-  private constructor(private readonly server: http.Server, readonly endpoint: string) {}
-
   static async start(target: string, rewrites: Rewrites): Promise<S3RewriteProxy> {
     const upstream = new URL(target);
     const server = http.createServer((req, res) => {
-      const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      const target = { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers };
+      const forward = http.request(target, (up) => {
         const isList = req.method === 'GET' && req.url!.includes('list-type=2');
         if (isList && rewrites.listing) {
           const chunks: Buffer[] = [];
@@ -41,6 +40,8 @@ export class S3RewriteProxy {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return new S3RewriteProxy(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   }
+
+  private constructor(private readonly server: http.Server, readonly endpoint: string) {}
 
   async stop(): Promise<void> {
     this.server.closeAllConnections();

@@ -11,10 +11,6 @@ import * as tls from 'node:tls';
  * certificate, for NODE_EXTRA_CA_CERTS.
  */
 export class TlsProxy {
-  private readonly sockets = new Set<net.Socket>();
-
-  private constructor(private readonly server: tls.Server, readonly endpoint: string, readonly caFile: string, private readonly dir: string) {}
-
   static async start(target: string): Promise<TlsProxy> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tls-proxy-'));
     const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
@@ -39,6 +35,10 @@ export class TlsProxy {
     proxy = new TlsProxy(server, `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`, cert, dir);
     return proxy;
   }
+
+  private readonly sockets = new Set<net.Socket>();
+
+  private constructor(private readonly server: tls.Server, readonly endpoint: string, readonly caFile: string, private readonly dir: string) {}
 
   async stop(): Promise<void> {
     this.sockets.forEach((s) => s.destroy());

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cfnLint, requireCfnLint, templatesIn } from '../helpers/cfn-lint';
 import { run } from '../../scripts/processes';
+import { cfnLint, requireCfnLint, templatesIn } from '../helpers/cfn-lint';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CDK = path.join(ROOT, 'node_modules', '.bin', 'cdk');

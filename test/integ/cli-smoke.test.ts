@@ -3,11 +3,11 @@ import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { freePort, requireServerPython } from '../../scripts/processes';
 import { errorLine, requireBuiltCli, runCli } from '../helpers/cli';
 import { ModelServerProcess } from '../helpers/model-server';
-import { freePort, requireServerPython } from '../../scripts/processes';
 import { trainTestModels } from '../helpers/python-models';
-import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /**
  * `cdk-model-serving smoke` against the real model server on 127.0.0.1 (healthy, still loading,

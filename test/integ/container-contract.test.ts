@@ -7,12 +7,12 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { loadConfig } from '../../assets/model-fetcher/src/config';
-import { FETCHER_ENV, ModelContainerContract, SERVER_ENV } from '../../lib/container-contract';
 import { FargateModelService, GpuModelService, ModelSource, ServingImage } from '../../lib';
-import { freePort, requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
-import { containers, envOf } from '../helpers/stack';
 import { MODEL_FETCHER_DIR, MODEL_SERVER_DIR, SAMPLE_MODEL_DIR } from '../../lib/asset-paths';
 import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
+import { FETCHER_ENV, ModelContainerContract, SERVER_ENV } from '../../lib/container-contract';
+import { freePort, requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
+import { containers, envOf } from '../helpers/stack';
 
 /**
  * The container contract, held from both sides: what the constructs define (lib/container-contract.ts)

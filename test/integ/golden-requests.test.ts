@@ -4,12 +4,12 @@ import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EmulatedLoadBalancer } from '../helpers/emulated-load-balancer';
-import { ModelServerProcess } from '../helpers/model-server';
-import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
-import { invokeAsLambda } from '../helpers/lambda';
-import { LocalS3 } from '../helpers/s3-server';
 import { SAMPLE_GOLDEN_FILE, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
+import { EmulatedLoadBalancer } from '../helpers/emulated-load-balancer';
+import { invokeAsLambda } from '../helpers/lambda';
+import { ModelServerProcess } from '../helpers/model-server';
+import { LocalS3 } from '../helpers/s3-server';
 
 /**
  * The golden-request lifecycle hook as Lambda runs it (the bundle `npm run build` makes, in a

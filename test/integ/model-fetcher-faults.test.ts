@@ -2,11 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BUCKET_REGION, Fault, FaultProxy } from '../helpers/fault-proxy';
+import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
 import { run, RunResult } from '../../scripts/processes';
+import { BUCKET_REGION, Fault, FaultProxy } from '../helpers/fault-proxy';
 import { LocalS3 } from '../helpers/s3-server';
 import { TlsProxy } from '../helpers/tls-proxy';
-import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
 
 /**
  * The fetcher through faults (503s, bodies cut half-way, objects overwritten mid-download, a

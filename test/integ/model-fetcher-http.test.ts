@@ -23,12 +23,6 @@ interface Request {
 
 /** A TCP server that hands every HTTP request it reads to `answer`. */
 class ScriptedServer {
-  readonly requests: Request[] = [];
-  connections = 0;
-  private readonly sockets = new Set<net.Socket>();
-
-  private constructor(private readonly server: net.Server, readonly url: URL) {}
-
   static async start(answer: (request: Request, n: number) => void): Promise<ScriptedServer> {
     let scripted: ScriptedServer;
     const server = net.createServer((socket) => {
@@ -53,6 +47,12 @@ class ScriptedServer {
     scripted = new ScriptedServer(server, new URL(`http://127.0.0.1:${port}/models/model.bin?X-Amz-Signature=abc`));
     return scripted;
   }
+
+  readonly requests: Request[] = [];
+  connections = 0;
+  private readonly sockets = new Set<net.Socket>();
+
+  private constructor(private readonly server: net.Server, readonly url: URL) {}
 
   async stop(): Promise<void> {
     this.sockets.forEach((s) => s.destroy());

@@ -3,12 +3,12 @@ import { createHash } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
+import { Background, run, RunResult } from '../../scripts/processes';
 import { modelTask } from '../../scripts/task-containers';
 import { FaultProxy } from '../helpers/fault-proxy';
-import { Background, run, RunResult } from '../../scripts/processes';
 import { S3RewriteProxy } from '../helpers/s3-rewrite-proxy';
 import { LocalS3 } from '../helpers/s3-server';
-import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
 
 /**
  * What the fetcher refuses, and what it leaves behind when it does (nothing): multi-file models

@@ -1,10 +1,10 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { requireServerPython } from '../../scripts/processes';
 import { emfViolations } from '../helpers/emf-spec';
 import { http, ModelServerProcess } from '../helpers/model-server';
-import { requireServerPython } from '../../scripts/processes';
-import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 
 /**
  * The server's CloudWatch Embedded Metric Format lines, under concurrent load on two workers:
@@ -31,7 +31,9 @@ beforeAll(async () => {
   await server.waitForHealth();
   const started = Date.now();
   const bodies = [
-    ...Array.from({ length: GOOD }, (_, i) => (i % 5 === 0 ? { instances: [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]] } : { features: [5.1, 3.5, 1.4, 0.2] })),
+    ...Array.from({ length: GOOD }, (_, i) => (i % 5 === 0
+      ? { instances: [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]] }
+      : { features: [5.1, 3.5, 1.4, 0.2] })),
     ...Array.from({ length: BAD }, () => ({ features: [1, 2] })),
   ];
   let next = 0;

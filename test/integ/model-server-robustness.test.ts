@@ -4,8 +4,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { treeRssKiB } from '../../scripts/process-memory';
-import { http, ModelServerProcess } from '../helpers/model-server';
 import { requireServerPython, requireWrk, SYSTEM_PYTHON } from '../../scripts/processes';
+import { http, ModelServerProcess } from '../helpers/model-server';
 import { sklearnPredictions, trainRobustnessModels, trainTestModels } from '../helpers/python-models';
 
 /** How long the load test runs (the issue asks for 60 s; shorten locally with LOAD_SECONDS). */

@@ -3,9 +3,9 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { http, ModelServerProcess, postChunked } from '../helpers/model-server';
-import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { MODEL_SERVER_DIR, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
+import { http, ModelServerProcess, postChunked } from '../helpers/model-server';
 
 /**
  * The routes a construct setting moves (ROUTE_PREFIX for a service behind a path rule,

@@ -3,9 +3,9 @@ import { promises as fs } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ModelServerProcess } from '../helpers/model-server';
-import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { MODEL_SERVER_DIR, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
+import { ModelServerProcess } from '../helpers/model-server';
 
 /**
  * One model copy per GPU: gunicorn gives each worker a slot, and the worker in slot i sees only

@@ -1,10 +1,10 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { http, ModelServerProcess, postChunked } from '../helpers/model-server';
-import { requireServerPython } from '../../scripts/processes';
-import { sklearnPredictions, trainTestModels } from '../helpers/python-models';
 import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { requireServerPython } from '../../scripts/processes';
+import { http, ModelServerProcess, postChunked } from '../helpers/model-server';
+import { sklearnPredictions, trainTestModels } from '../helpers/python-models';
 
 const IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [6.3, 2.9, 5.6, 1.8]];
 const MAX_BODY_BYTES = 4096;
@@ -31,7 +31,7 @@ async function modelDir(...files: string[]): Promise<string> {
   return dir;
 }
 
-describe('with the seed chapter\'s RandomForest', () => {
+describe('with the textbook recipe\'s RandomForest', () => {
   let server: ModelServerProcess;
   let forest: string;
 

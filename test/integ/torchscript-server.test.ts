@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ModelServerProcess } from '../helpers/model-server';
 import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
+import { ModelServerProcess } from '../helpers/model-server';
 import { torchOutputs, trainTorchModels } from '../helpers/python-models';
 
 const ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]];

@@ -11,8 +11,6 @@ import * as bundleSources from '../../lib/bundle-sources';
 import { assertBundleCurrent, BundleStamp, stampOf } from '../../lib/bundle-sources';
 import { Bundle, BUNDLES } from '../../lib/bundles';
 
-const SAMPLE_GOLDEN_FILE = path.join(SAMPLE_MODEL_DIR, 'golden.jsonl');
-
 /**
  * A checkout in miniature: a function whose entry imports a module from outside its folder (as the
  * golden-request function imports lib/golden-file.ts) and a package from node_modules, bundled

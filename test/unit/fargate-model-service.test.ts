@@ -351,7 +351,8 @@ describe('invalid props fail synth with a message that names the prop', () => {
   });
 
   test('an existing listener together with load balancer settings, or with a bad rule', () => {
-    const attempt = (existing: { priority: number; pathPrefix?: string; conditions?: elbv2.ListenerCondition[] }, extra: Partial<FargateModelServiceProps> = {}) => {
+    type Existing = { priority: number; pathPrefix?: string; conditions?: elbv2.ListenerCondition[] };
+    const attempt = (existing: Existing, extra: Partial<FargateModelServiceProps> = {}) => {
       const stack = newStack();
       const listener = elbv2.ApplicationListener.fromApplicationListenerAttributes(stack, 'L', {
         listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/a/1/2',

@@ -7,8 +7,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { FargateModelService, ModelSource } from '../../lib';
-import { containers, envOf, templateOf } from '../helpers/stack';
 import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { containers, envOf, templateOf } from '../helpers/stack';
 
 
 function service(stack: Stack, model: ModelSource) {

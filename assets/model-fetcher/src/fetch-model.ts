@@ -2,15 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { FetcherConfig } from './config';
+import { filesBelow } from '../../../lib/files';
 import { runPool, Semaphore } from './concurrency';
+import { FetcherConfig } from './config';
 import { downloadObject, DownloadOptions } from './download';
 import { FetchError } from './errors';
 import { Progress } from './progress';
 import { Deadline } from './retry';
 import { listObjects, S3Access } from './s3-access';
 import { escapeForLog, formatS3Uri } from './s3-location';
-import { filesBelow } from '../../../lib/files';
 import { extractZip } from './unzip';
 
 /** Objects of a prefix being worked on at once (their HEADs and GETs still share the semaphore). */

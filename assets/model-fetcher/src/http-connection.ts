@@ -48,37 +48,6 @@ interface Exchange {
  * After any failure the connection is closed, never reused.
  */
 export class HttpConnection {
-  /** Whether the current (or last) request received any byte. */
-  answered = false;
-  private block: Buffer;
-  private filled = 0;
-  private exchange?: Exchange;
-  private keepAlive = true;
-  private closed = false;
-  private readonly socket: net.Socket;
-  private closeListener?: () => void;
-  private readonly release = (block: Buffer) => this.blocks.give(block);
-
-  private constructor(url: URL, private readonly blocks: BlockPool, private readonly options: ConnectionOptions) {
-    this.block = blocks.take();
-    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-    const onread = { buffer: () => this.readTarget(), callback: (n: number) => this.onRead(n) };
-    // TLSSocket honours `onread` as net.Socket does (it is one); @types/node lists it for net only.
-    const tlsOptions: tls.ConnectionOptions & Pick<net.TcpNetConnectOpts, 'onread'> = {
-      host: url.hostname, port, servername: net.isIP(url.hostname) ? undefined : url.hostname, ALPNProtocols: ['http/1.1'], onread,
-    };
-    this.socket = url.protocol === 'https:' ? tls.connect(tlsOptions) : net.connect({ host: url.hostname, port, onread });
-    this.socket.setNoDelay(true);
-    this.socket.on('error', (err) => this.fail(err));
-    this.socket.on('end', () => this.onEnd());
-    this.socket.on('close', () => {
-      this.closed = true;
-      this.fail(Object.assign(new Error('the connection closed'), { code: 'ECONNRESET' }));
-      this.blocks.give(this.block);
-      this.closeListener?.();
-    });
-  }
-
   /** Opens a connection to the URL's origin; fails retryably when it is not up within the connect timeout. */
   static open(url: URL, blocks: BlockPool, options: ConnectionOptions): Promise<HttpConnection> {
     const connection = new HttpConnection(url, blocks, options);
@@ -99,6 +68,39 @@ export class HttpConnection {
       };
       socket.once('error', settle);
       socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', up);
+    });
+  }
+
+  /** Whether the current (or last) request received any byte. */
+  answered = false;
+  private block: Buffer;
+  private filled = 0;
+  private exchange?: Exchange;
+  private keepAlive = true;
+  private closed = false;
+  private readonly socket: net.Socket;
+  private closeListener?: () => void;
+  /** Hands a block back to the pool once a write is done with it. */
+  private readonly release: (block: Buffer) => void;
+
+  private constructor(url: URL, private readonly blocks: BlockPool, private readonly options: ConnectionOptions) {
+    this.release = (block) => this.blocks.give(block);
+    this.block = blocks.take();
+    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+    const onread = { buffer: () => this.readTarget(), callback: (n: number) => this.onRead(n) };
+    // TLSSocket honours `onread` as net.Socket does (it is one); @types/node lists it for net only.
+    const tlsOptions: tls.ConnectionOptions & Pick<net.TcpNetConnectOpts, 'onread'> = {
+      host: url.hostname, port, servername: net.isIP(url.hostname) ? undefined : url.hostname, ALPNProtocols: ['http/1.1'], onread,
+    };
+    this.socket = url.protocol === 'https:' ? tls.connect(tlsOptions) : net.connect({ host: url.hostname, port, onread });
+    this.socket.setNoDelay(true);
+    this.socket.on('error', (err) => this.fail(err));
+    this.socket.on('end', () => this.onEnd());
+    this.socket.on('close', () => {
+      this.closed = true;
+      this.fail(Object.assign(new Error('the connection closed'), { code: 'ECONNRESET' }));
+      this.blocks.give(this.block);
+      this.closeListener?.();
     });
   }
 

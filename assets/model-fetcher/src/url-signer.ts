@@ -1,5 +1,5 @@
-import { formatUrl } from '@aws-sdk/core/util';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { formatUrl } from '@aws-sdk/core/util';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { S3ResponseError } from './errors';
 

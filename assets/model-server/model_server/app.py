@@ -65,7 +65,7 @@ class ModelApp:
             return  # nothing to answer, nobody to answer it to
         except BodyTooLarge as err:
             status, size = 413, await send_too_large(scope, receive, send, err.message, self.settings.max_drain_bytes)
-        except Exception as err:  # noqa: BLE001 - every failure is a JSON answer
+        except Exception as err:  # every failure is a JSON answer
             status, message = status_and_message(err)
             if status >= 500 and not isinstance(err, NotReady):
                 log.error("%s %s failed", method, path, exc_info=err)

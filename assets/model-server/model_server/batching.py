@@ -120,7 +120,7 @@ class MicroBatcher:
         started = time.perf_counter()
         try:
             result = self._predict(rows)
-        except Exception:  # noqa: BLE001 - one request's rows may be the cause: serve each alone
+        except Exception:  # one request's rows may be the cause: serve each alone
             return [self._serve_one(p) for p in group]
         if self._on_batch:
             self._on_batch(len(group), len(rows), time.perf_counter() - started)
@@ -137,7 +137,7 @@ class MicroBatcher:
         started = time.perf_counter()
         try:
             result = self._predict(p.rows)
-        except BaseException as err:  # noqa: BLE001 - handed to the request, never kills the thread
+        except BaseException as err:  # handed to the request, never kills the thread
             return (p.future, None, err)
         if self._on_batch:
             self._on_batch(1, len(p.rows), time.perf_counter() - started)

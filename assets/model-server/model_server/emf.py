@@ -127,7 +127,7 @@ class EmfReporter:
         while not self._stopped.wait(self.interval):
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - metrics must never take the worker down
+            except Exception:  # metrics must never take the worker down
                 pass
 
     def _emit(self, values: Dict[str, tuple]) -> None:

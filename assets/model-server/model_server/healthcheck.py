@@ -17,7 +17,7 @@ def main() -> int:
     try:
         with urllib.request.urlopen(url, timeout=_TIMEOUT_SECONDS) as response:
             return 0 if response.status == 200 else 1
-    except Exception as err:  # noqa: BLE001 - any failure means unhealthy
+    except Exception as err:  # any failure means unhealthy
         print(f"healthcheck: {url}: {err}", file=sys.stderr)
         return 1
 

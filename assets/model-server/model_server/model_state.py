@@ -63,7 +63,7 @@ class ModelState:
         started = time.monotonic()
         try:
             model = load_model(self.path, self.settings)
-        except BaseException as err:  # noqa: BLE001 - any failure to load is fatal for serving
+        except BaseException as err:  # any failure to load is fatal for serving
             self.error = f"{type(err).__name__}: {err}"
             log.error("model failed to load from %s: %s", self.path, self.error)
             self._settled.set()
