@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { MODEL_FETCHER_BUNDLE } from '../lib/bundles';
+import { MODEL_FETCHER_BUNDLE } from '../lib/functions/bundles';
 import { LocalS3 } from '../scripts/local-s3';
 
 const FETCHER = MODEL_FETCHER_BUNDLE;

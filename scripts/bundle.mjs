@@ -1,11 +1,11 @@
-// Builds every bundle in lib/bundles.ts's table with one esbuild recipe, and stamps each with what
-// esbuild read (lib/bundle-sources.ts), which synth compares in a checkout. Runs in `npm run build`,
+// Builds every bundle in lib/functions/bundles.ts's table with one esbuild recipe, and stamps each with what
+// esbuild read (lib/functions/bundle-sources.ts), which synth compares in a checkout. Runs in `npm run build`,
 // after tsc has compiled lib/.
 import { chmodSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 import { PACKAGE_ROOT } from '../lib/asset-paths.js';
-import { stampOf } from '../lib/bundle-sources.js';
-import { BUNDLES } from '../lib/bundles.js';
+import { stampOf } from '../lib/functions/bundle-sources.js';
+import { BUNDLES } from '../lib/functions/bundles.js';
 
 for (const bundle of Object.values(BUNDLES)) {
   const { metafile } = await build({

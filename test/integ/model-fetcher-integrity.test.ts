@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
+import { MODEL_FETCHER_BUNDLE } from '../../lib/functions/bundles';
 import { Background, run, RunResult } from '../../scripts/processes';
 import { modelTask } from '../../scripts/task-containers';
 import { FaultProxy } from '../helpers/fault-proxy';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MODEL_FETCHER_BUNDLE } from '../../lib/bundles';
+import { MODEL_FETCHER_BUNDLE } from '../../lib/functions/bundles';
 import { run, RunResult } from '../../scripts/processes';
 import { LocalS3 } from '../helpers/s3-server';
 

@@ -7,9 +7,9 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { buildSync } from 'esbuild';
 import { FargateModelService, FargateModelServiceProps, GoldenRequests, ModelSource, Rollout } from '../../lib';
 import { PACKAGE_ROOT, SAMPLE_GOLDEN_FILE } from '../../lib/asset-paths';
-import * as bundleSources from '../../lib/bundle-sources';
-import { assertBundleCurrent, BundleStamp, stampOf } from '../../lib/bundle-sources';
-import { Bundle, BUNDLES } from '../../lib/bundles';
+import * as bundleSources from '../../lib/functions/bundle-sources';
+import { assertBundleCurrent, BundleStamp, stampOf } from '../../lib/functions/bundle-sources';
+import { Bundle, BUNDLES } from '../../lib/functions/bundles';
 
 /**
  * A checkout in miniature: a function whose entry imports a module from outside its folder (as the
@@ -90,7 +90,7 @@ test('this checkout\'s bundles are stamped from their current sources, the golde
     expect(() => assertBundleCurrent(bundle)).not.toThrow();
   }
   const golden: BundleStamp = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, BUNDLES.goldenRequests.stamp), 'utf8'));
-  expect(Object.keys(golden.sources)).toContain('lib/golden-file.ts');
+  expect(Object.keys(golden.sources)).toContain('lib/rollout/golden-file.ts');
 });
 
 test('synth checks the fetcher\'s bundle and the functions\' bundles wherever a service uses them', () => {

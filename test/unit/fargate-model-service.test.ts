@@ -321,22 +321,22 @@ test('exposes the service, target group, load balancer, task role and containers
 
 describe('invalid props fail synth with a message that names the prop', () => {
   const cases: Array<[string, Partial<FargateModelServiceProps>, string]> = [
-    ['cpu', { cpu: 3000 }, "FargateModelService: invalid 'cpu': must be one of 256, 512, 1024, 2048, 4096, 8192, 16384 (CPU units), got 3000"],
-    ['memory for cpu', { cpu: 1024, memoryLimitMiB: 1024 }, "FargateModelService: invalid 'memoryLimitMiB': with cpu 1024 must be 2048 to 8192 MiB in steps of 1024, got 1024"],
-    ['memory for 256', { cpu: 256, memoryLimitMiB: 1536 }, "FargateModelService: invalid 'memoryLimitMiB': with cpu 256 must be 512, 1024, 2048 MiB, got 1536"],
-    ['ephemeral storage', { ephemeralStorageGiB: 10 }, "FargateModelService: invalid 'ephemeralStorageGiB': must be an integer from 21 to 200, got 10"],
-    ['health path', { healthCheckPath: 'health' }, "FargateModelService: invalid 'healthCheckPath': must start with '/' and contain no spaces, got 'health'"],
-    ['min above max', { minCapacity: 5, maxCapacity: 2 }, "FargateModelService: invalid 'minCapacity': (5) must not exceed maxCapacity (2)"],
-    ['zero min', { minCapacity: 0 }, "FargateModelService: invalid 'minCapacity': must be an integer from 1 to 1000, got 0"],
-    ['port', { containerPort: 70000 }, "FargateModelService: invalid 'containerPort': must be an integer from 1 to 65535, got 70000"],
+    ['cpu', { cpu: 3000 }, "Test/Model: invalid 'cpu': must be one of 256, 512, 1024, 2048, 4096, 8192, 16384 (CPU units), got 3000"],
+    ['memory for cpu', { cpu: 1024, memoryLimitMiB: 1024 }, "Test/Model: invalid 'memoryLimitMiB': with cpu 1024 must be 2048 to 8192 MiB in steps of 1024, got 1024"],
+    ['memory for 256', { cpu: 256, memoryLimitMiB: 1536 }, "Test/Model: invalid 'memoryLimitMiB': with cpu 256 must be 512, 1024, 2048 MiB, got 1536"],
+    ['ephemeral storage', { ephemeralStorageGiB: 10 }, "Test/Model: invalid 'ephemeralStorageGiB': must be an integer from 21 to 200, got 10"],
+    ['health path', { healthCheckPath: 'health' }, "Test/Model: invalid 'healthCheckPath': must start with '/' and contain no spaces, got 'health'"],
+    ['min above max', { minCapacity: 5, maxCapacity: 2 }, "Test/Model: invalid 'minCapacity': (5) must not exceed maxCapacity (2)"],
+    ['zero min', { minCapacity: 0 }, "Test/Model: invalid 'minCapacity': must be an integer from 1 to 1000, got 0"],
+    ['port', { containerPort: 70000 }, "Test/Model: invalid 'containerPort': must be an integer from 1 to 65535, got 70000"],
     ['the metrics port as containerPort', { containerPort: 9090 },
-      "FargateModelService: invalid 'containerPort': must not be 9090, the server's metrics port (never a load balancer target)"],
+      "Test/Model: invalid 'containerPort': must not be 9090, the server's metrics port (never a load balancer target)"],
     ['an internet-facing load balancer without a certificate', { internetFacing: true },
-      "FargateModelService: invalid 'internetFacing': an internet-facing load balancer without a certificate would serve plain HTTP to the internet; " +
+      "Test/Model: invalid 'internetFacing': an internet-facing load balancer without a certificate would serve plain HTTP to the internet; " +
       'pass certificate (HTTPS), set internetFacing: false (reachable from the VPC only), or opt in to plain HTTP with allowPlainHttp: true'],
-    ['startup timeout', { startupTimeout: Duration.seconds(45) }, "FargateModelService: invalid 'startupTimeout': must be from 1 minute to 2 hours, got 45 seconds"],
-    ['stop timeout', { stopTimeout: Duration.minutes(5) }, "FargateModelService: invalid 'stopTimeout (seconds)': must be an integer from 2 to 120, got 300"],
-    ['cpu target', { targetCpuUtilization: 100 }, "FargateModelService: invalid 'targetCpuUtilization': must be an integer from 10 to 95, got 100"],
+    ['startup timeout', { startupTimeout: Duration.seconds(45) }, "Test/Model: invalid 'startupTimeout': must be from 1 minute to 2 hours, got 45 seconds"],
+    ['stop timeout', { stopTimeout: Duration.minutes(5) }, "Test/Model: invalid 'stopTimeout': must be from 2 seconds to 2 minutes, got 5 minutes"],
+    ['cpu target', { targetCpuUtilization: 100 }, "Test/Model: invalid 'targetCpuUtilization': must be an integer from 10 to 95, got 100"],
   ];
   test.each(cases)('%s', (_name, props, message) => {
     expect(() => synth(props)).toThrow(message);
@@ -347,7 +347,7 @@ describe('invalid props fail synth with a message that names the prop', () => {
     const vpc = new ec2.Vpc(stack, 'V');
     const cluster = new ecs.Cluster(stack, 'C', { vpc });
     expect(() => new FargateModelService(stack, 'M', { model: model(stack), vpc, cluster }))
-      .toThrow("FargateModelService: invalid 'vpc': is taken from the cluster when cluster is given; pass one of them");
+      .toThrow("Test/M: invalid 'vpc': is taken from the cluster when cluster is given; pass one of them");
   });
 
   test('an existing listener together with load balancer settings, or with a bad rule', () => {
@@ -361,16 +361,16 @@ describe('invalid props fail synth with a message that names the prop', () => {
       return () => new FargateModelService(stack, 'M', { model: model(stack), existingListener: { listener, ...existing }, ...extra });
     };
     expect(attempt({ priority: 1, pathPrefix: '/iris' }, { internetFacing: false }))
-      .toThrow("FargateModelService: invalid 'existingListener': configures the load balancer elsewhere");
+      .toThrow("Test/M: invalid 'existingListener': configures the load balancer elsewhere");
     expect(attempt({ priority: 0, pathPrefix: '/iris' }))
-      .toThrow("FargateModelService: invalid 'existingListener.priority': must be an integer from 1 to 50000, got 0");
+      .toThrow("Test/M: invalid 'existingListener.priority': must be an integer from 1 to 50000, got 0");
     expect(attempt({ priority: 5 }))
-      .toThrow("FargateModelService: invalid 'existingListener': needs a pathPrefix (e.g. '/models/iris') or at least one condition (e.g. a host header)");
+      .toThrow("Test/M: invalid 'existingListener': needs a pathPrefix (e.g. '/models/iris') or at least one condition (e.g. a host header)");
     expect(attempt({ priority: 5, conditions: [elbv2.ListenerCondition.pathPatterns(['/models/iris/*'])] }))
-      .toThrow("FargateModelService: invalid 'existingListener.conditions': has a path-pattern condition, but the server would not answer below that path: " +
+      .toThrow("Test/M: invalid 'existingListener.conditions': has a path-pattern condition, but the server would not answer below that path: " +
         "drop it and set pathPrefix (e.g. pathPrefix: '/models/iris' for '/models/iris/*')");
     for (const bad of ['models/iris', '/models/iris/', '/models/*', '/', '/a b']) {
-      expect(attempt({ priority: 5, pathPrefix: bad })).toThrow(`FargateModelService: invalid 'existingListener.pathPrefix': must be a URL path like '/models/iris'`);
+      expect(attempt({ priority: 5, pathPrefix: bad })).toThrow(`Test/M: invalid 'existingListener.pathPrefix': must be a URL path like '/models/iris'`);
     }
     expect(attempt({ priority: 5, conditions: [elbv2.ListenerCondition.hostHeaders(['ml.example.com'])] })).not.toThrow();
   });

@@ -204,16 +204,16 @@ test('composes with an existing cluster', () => {
 describe('invalid props fail synth with a message that names the prop', () => {
   test.each<[string, Partial<GpuModelServiceProps>, string]>([
     ['two GPUs on a g4dn.xlarge', { gpuCount: 2 },
-      "GpuModelService: invalid 'gpuCount': a g4dn.xlarge has 1 GPU, so a task cannot reserve 2; lower gpuCount or choose a larger instanceType"],
+      "Test/Model: invalid 'gpuCount': a g4dn.xlarge has 1 GPU, so a task cannot reserve 2; lower gpuCount or choose a larger instanceType"],
     ['five GPUs on a g5.12xlarge', { instanceType: new ec2.InstanceType('g5.12xlarge'), gpuCount: 5 },
-      "GpuModelService: invalid 'gpuCount': a g5.12xlarge has 4 GPUs, so a task cannot reserve 5"],
+      "Test/Model: invalid 'gpuCount': a g5.12xlarge has 4 GPUs, so a task cannot reserve 5"],
     ['a non-GPU instance', { instanceType: new ec2.InstanceType('m5.xlarge') },
-      "GpuModelService: invalid 'instanceType': must be a g4dn, g5 or g6 size (g4dn.{xlarge,2xlarge,4xlarge,8xlarge,12xlarge,16xlarge,metal}"],
+      "Test/Model: invalid 'instanceType': must be a g4dn, g5 or g6 size (g4dn.{xlarge,2xlarge,4xlarge,8xlarge,12xlarge,16xlarge,metal}"],
     ['an unknown size', { instanceType: new ec2.InstanceType('g4dn.24xlarge') }, "got 'g4dn.24xlarge'"],
     ['more memory than the instance has', { memoryLimitMiB: 32768 },
-      "GpuModelService: invalid 'memoryLimitMiB': must be an integer from 512 to 14848, got 32768"],
-    ['zero GPUs', { gpuCount: 0 }, "GpuModelService: invalid 'gpuCount': must be an integer from 1 to 8, got 0"],
-    ['a tiny root volume', { rootVolumeGiB: 8 }, "GpuModelService: invalid 'rootVolumeGiB': must be an integer from 30 to 16384, got 8"],
+      "Test/Model: invalid 'memoryLimitMiB': must be an integer from 512 to 14848, got 32768"],
+    ['zero GPUs', { gpuCount: 0 }, "Test/Model: invalid 'gpuCount': must be an integer from 1 to 8, got 0"],
+    ['a tiny root volume', { rootVolumeGiB: 8 }, "Test/Model: invalid 'rootVolumeGiB': must be an integer from 30 to 16384, got 8"],
   ])('%s', (_name, props, message) => {
     expect(() => synth(props)).toThrow(message);
   });
@@ -224,7 +224,7 @@ describe('invalid props fail synth with a message that names the prop', () => {
     const cluster = new ecs.Cluster(platform, 'Cluster', { vpc: new ec2.Vpc(platform, 'Vpc') });
     const stack = new Stack(app, 'Models', { env: { account: '123456789012', region: 'eu-west-1' } });
     expect(() => new GpuModelService(stack, 'M', { model: model(stack), cluster })).toThrow(
-      "GpuModelService: invalid 'cluster': is in stack 'Platform', but a GPU service adds its capacity provider to the cluster, " +
+      "Models/M: invalid 'cluster': is in stack 'Platform', but a GPU service adds its capacity provider to the cluster, " +
       'which must then happen in that stack and would refer back to this one (a dependency cycle). Define the GpuModelService ' +
       "in stack 'Platform', or omit 'cluster' and pass 'vpc' to give it a cluster of its own");
   });
@@ -234,6 +234,6 @@ describe('invalid props fail synth with a message that names the prop', () => {
     const vpc = new ec2.Vpc(stack, 'V');
     const cluster = ecs.Cluster.fromClusterAttributes(stack, 'C', { clusterName: 'team', vpc });
     expect(() => new GpuModelService(stack, 'M', { model: model(stack), cluster }))
-      .toThrow("GpuModelService: invalid 'cluster': must be an ecs.Cluster defined in this app");
+      .toThrow("Test/M: invalid 'cluster': must be an ecs.Cluster defined in this app");
   });
 });

@@ -127,24 +127,24 @@ describe('ModelSource.fromBucket', () => {
   });
 
   test.each([
-    ['', {}, "ModelSource: invalid 'keyOrPrefix': must not be empty"],
-    ['/model.joblib', {}, "ModelSource: invalid 'keyOrPrefix': must not start with '/', got '/model.joblib'"],
-    ['m.joblib', { sha256: 'abc' }, "ModelSource: invalid 'sha256': must be 64 lowercase hex digits, got 'abc'"],
-    ['team/m1/', { sha256: 'a'.repeat(64) }, "ModelSource: invalid 'sha256': applies to a single object, but 'team/m1/' is a prefix"],
+    ['', {}, "ModelSource.fromBucket: invalid 'keyOrPrefix': must not be empty"],
+    ['/model.joblib', {}, "ModelSource.fromBucket: invalid 'keyOrPrefix': must not start with '/', got '/model.joblib'"],
+    ['m.joblib', { sha256: 'abc' }, "ModelSource.fromBucket: invalid 'sha256': must be 64 lowercase hex digits, got 'abc'"],
+    ['team/m1/', { sha256: 'a'.repeat(64) }, "ModelSource.fromBucket: invalid 'sha256': applies to a single object, but 'team/m1/' is a prefix"],
     // IAM would read these as wildcards or a policy variable, granting more than the model.
-    ['team?/', {}, "ModelSource: invalid 'keyOrPrefix': 'team?/' has '?', which IAM reads as a wildcard in the grant's resource ARN, so the task could read other objects"],
+    ['team?/', {}, "ModelSource.fromBucket: invalid 'keyOrPrefix': 'team?/' has '?', which IAM reads as a wildcard in the grant's resource ARN, so the task could read other objects"],
     ['models/*.joblib', {}, "'models/*.joblib' has '*', which IAM reads as a wildcard"],
     ['${aws:username}/model.joblib', {}, "has '$', which IAM reads as the start of a policy variable"],
     // A different object to S3 than to a file system.
-    ['iris/../secret.joblib', {}, "ModelSource: invalid 'keyOrPrefix': 'iris/../secret.joblib' has an empty, '.' or '..' path segment"],
+    ['iris/../secret.joblib', {}, "ModelSource.fromBucket: invalid 'keyOrPrefix': 'iris/../secret.joblib' has an empty, '.' or '..' path segment"],
     ['iris/./m.joblib', {}, "has an empty, '.' or '..' path segment"],
     ['iris//m.joblib', {}, "has an empty, '.' or '..' path segment"],
     ['iris/..', {}, "has an empty, '.' or '..' path segment"],
     ['iris//', {}, "has an empty, '.' or '..' path segment"],
-    ['team/m1.joblib', { manifest: { 'm1.joblib': 'a'.repeat(64) } }, "ModelSource: invalid 'manifest': applies to a prefix, but 'team/m1.joblib' is a single object: give its sha256 instead"],
-    ['team/m1/', { manifest: { '../m1.joblib': 'a'.repeat(64) } }, "ModelSource: invalid 'manifest': names '../m1.joblib', which is not a relative path below the model directory"],
-    ['team/m1/', { manifest: { 'm1.joblib': 'ABC' } }, "ModelSource: invalid 'manifest': gives 'm1.joblib' 'ABC', which is not 64 lowercase hex digits"],
-    ['team/m1/', { manifest: {} }, "ModelSource: invalid 'manifest': must name at least one file"],
+    ['team/m1.joblib', { manifest: { 'm1.joblib': 'a'.repeat(64) } }, "ModelSource.fromBucket: invalid 'manifest': applies to a prefix, but 'team/m1.joblib' is a single object: give its sha256 instead"],
+    ['team/m1/', { manifest: { '../m1.joblib': 'a'.repeat(64) } }, "ModelSource.fromBucket: invalid 'manifest': names '../m1.joblib', which is not a relative path below the model directory"],
+    ['team/m1/', { manifest: { 'm1.joblib': 'ABC' } }, "ModelSource.fromBucket: invalid 'manifest': gives 'm1.joblib' 'ABC', which is not 64 lowercase hex digits"],
+    ['team/m1/', { manifest: {} }, "ModelSource.fromBucket: invalid 'manifest': must name at least one file"],
   ])('key %p with %p fails synth', (key, options, message) => {
     const stack = new Stack();
     expect(() => ModelSource.fromBucket(s3.Bucket.fromBucketName(stack, 'B', 'team-models'), key, options)).toThrow(message);
@@ -159,7 +159,7 @@ test('a prefix with a pinned manifest passes it to the fetcher', () => {
 
 describe('ModelSource.fromS3Uri', () => {
   test('a URI whose key IAM would read as a wildcard fails synth', () => {
-    expect(() => ModelSource.fromS3Uri('s3://team-models/team?/')).toThrow("ModelSource: invalid 'keyOrPrefix': 'team?/' has '?'");
+    expect(() => ModelSource.fromS3Uri('s3://team-models/team?/')).toThrow("ModelSource.fromS3Uri: invalid 'keyOrPrefix': 'team?/' has '?'");
   });
 
   test('imports the bucket and grants the object; an encryption key adds kms:Decrypt', () => {

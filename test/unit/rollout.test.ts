@@ -369,7 +369,7 @@ describe('alarms, metrics and the dashboard', () => {
     expect(config(service.metricModelLatency()).metricStat).toMatchObject({ namespace: 'CdkModelServing', metricName: 'ModelLatency', statistic: 'p99' });
     expect(config(service.metricRowsPerBatch()).metricStat).toMatchObject({ metricName: 'RowsPerBatch', dimensions: [{ name: 'Service', value: service.metricsServiceName }] });
     expect(config(service.metricRunningTasks()).metricStat).toMatchObject({ namespace: 'ECS/ContainerInsights', metricName: 'RunningTaskCount' });
-    expect(() => service.metricLatency(100)).toThrow(/metricLatency: invalid 'percentile': must be between 0 and 100, got 100/);
+    expect(() => service.metricLatency(100)).toThrow(/^S\/Model: invalid 'percentile': must be between 0 and 100, got 100/);
     // Alarms of one's own, on the construct's metrics.
     new cloudwatch.Alarm(stack, 'Mine', { metric: service.metricRequestsRejected(), threshold: 10, evaluationPeriods: 1 });
     Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'RequestsRejected', Namespace: 'CdkModelServing' });

@@ -3,7 +3,7 @@ import * as https from 'node:https';
 import { DescribeNetworkInterfacesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeListenersCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Answer, checkGolden, parseGoldenFile } from '../../../lib/golden-file';
+import { Answer, checkGolden, parseGoldenFile } from '../../../lib/rollout/golden-file';
 
 /**
  * The golden-request check: an ECS deployment lifecycle hook (POST_TEST_TRAFFIC_SHIFT). By then the

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { filesBelow } from '../../../lib/files';
+import { filesBelow } from '../../../lib/model/files';
 import { runPool, Semaphore } from './concurrency';
 import { FetcherConfig } from './config';
 import { downloadObject, DownloadOptions } from './download';

@@ -1,6 +1,6 @@
 """Model loaders, one module per format. A module registers its loader under its format's name
 with `@register(name)`; the file suffixes of each format are listed in formats.json beside this
-file, which the constructs and `npm run local` read too (lib/model-formats.ts), so both sides
+file, which the constructs and `npm run local` read too (lib/model/model-formats.ts), so both sides
 judge a model file alike. Adding a format is adding a module here, importing it below, and its
 suffixes to formats.json."""
 

@@ -1,6 +1,6 @@
 import { Duration, Token } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import { InvalidPropError } from './validation';
+import { InvalidPropError } from '../validation';
 
 /** Options for a canary rollout. */
 export interface CanaryRolloutOptions {

@@ -1,4 +1,4 @@
-import { InvalidPropError, PropOwner } from './validation';
+import { InvalidPropError, PropOwner } from '../validation';
 
 /** What ECS can reserve on a GPU instance size. */
 export interface GpuInstanceSpec {

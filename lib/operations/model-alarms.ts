@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { ModelAlarmsOptions } from './model-alarms-options';
-import { checkDuration, checkIntRange, InvalidPropError, PropOwner } from './validation';
+import { checkDuration, checkIntRange, InvalidPropError, PropOwner } from '../validation';
 
 /** The metrics the alarms watch. */
 export interface ModelAlarmMetrics {

@@ -8,11 +8,11 @@ import { Construct, Dependable, IDependable } from 'constructs';
 import { gpuInstanceSpec, usableMemoryMiB } from './gpu-instances';
 import { GPU_AGENT_NAMESPACE, gpuInstanceUserData } from './gpu-user-data';
 import { ModelServiceBase } from './model-service-base';
-import { ReleaseScaleInProtection } from './release-scale-in-protection';
-import { ComputeMetrics } from './service-operations';
+import { ReleaseScaleInProtection } from '../functions/release-scale-in-protection';
+import { ComputeMetrics } from '../operations/service-operations';
 import { ModelServiceBaseProps } from './service-props';
-import { ServingImage } from './serving-image';
-import { checkIntRange, InvalidPropError } from './validation';
+import { ServingImage } from '../image/serving-image';
+import { checkIntRange, InvalidPropError } from '../validation';
 
 export interface GpuModelServiceProps extends ModelServiceBaseProps {
   /**

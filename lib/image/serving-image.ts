@@ -4,9 +4,9 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Construct } from 'constructs';
-import { MODEL_SERVER_DIR } from './asset-paths';
-import { ModelContainerContract } from './container-contract';
-import { InvalidPropError } from './validation';
+import { MODEL_SERVER_DIR } from '../asset-paths';
+import { ModelContainerContract } from '../container-contract';
+import { InvalidPropError } from '../validation';
 
 /** Options for an image built from a Docker build context. */
 export interface ServingImageBuildOptions {

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { FUNCTIONS_DIR, MODEL_FETCHER_DIR, PACKAGE_ROOT } from './asset-paths';
+import { FUNCTIONS_DIR, MODEL_FETCHER_DIR, PACKAGE_ROOT } from '../asset-paths';
 
 /** One bundle that `npm run build` makes with esbuild: one entry, one output file, one Node target. */
 export interface Bundle {
@@ -27,7 +27,7 @@ const functionBundle = (name: string): Bundle => ({
 
 /**
  * Every bundle, in one table: `scripts/bundle.mjs` builds and stamps them, and synth checks the
- * stamps of the ones a stack deploys (lib/bundle-sources.ts).
+ * stamps of the ones a stack deploys (lib/functions/bundle-sources.ts).
  */
 export const BUNDLES = {
   /** The `cdk-model-serving` CLI: the package's `bin`, on the Node.js the package supports. */

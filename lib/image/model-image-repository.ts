@@ -3,7 +3,7 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { checkIntRange, InvalidPropError } from './validation';
+import { checkIntRange, InvalidPropError } from '../validation';
 
 /** Properties of a {@link ModelImageRepository}. */
 export interface ModelImageRepositoryProps {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MODEL_SERVER_DIR } from './asset-paths';
+import { MODEL_SERVER_DIR } from '../asset-paths';
 
 /**
  * The model formats the built-in server loads, by name, with their file suffixes: read from the

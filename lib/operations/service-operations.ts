@@ -5,14 +5,14 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ModelContainerContract } from './container-contract';
-import { GoldenRequestHook } from './golden-request-hook';
-import { GoldenRequests } from './golden-requests';
+import { ModelContainerContract } from '../container-contract';
+import { GoldenRequestHook } from '../rollout/golden-request-hook';
+import { GoldenRequests } from '../rollout/golden-requests';
 import { ModelAlarms } from './model-alarms';
 import { ModelAlarmsOptions } from './model-alarms-options';
 import { ModelDashboard } from './model-dashboard';
 import { ModelMetrics } from './model-metrics';
-import type { ModelServiceBase } from './model-service-base';
+import type { ModelServiceBase } from '../service/model-service-base';
 
 /** What a compute variant adds to the alarms and the dashboard. */
 export interface ComputeMetrics {

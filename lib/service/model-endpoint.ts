@@ -4,7 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { checkIntRange, InvalidPropError, PropOwner } from './validation';
+import { checkIntRange, InvalidPropError, PropOwner } from '../validation';
 
 /** A listener of an existing Application Load Balancer that routes some requests to the model. */
 export interface ExistingListenerOptions {

@@ -5,10 +5,10 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { BundledFunction } from './bundled-function';
-import { BUNDLES } from './bundles';
+import { BundledFunction } from '../functions/bundled-function';
+import { BUNDLES } from '../functions/bundles';
 import { GoldenRequests } from './golden-requests';
-import { TEST_HEADER } from './model-endpoint';
+import { TEST_HEADER } from '../service/model-endpoint';
 
 export interface GoldenRequestHookProps {
   readonly golden: GoldenRequests;

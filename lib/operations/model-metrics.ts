@@ -2,7 +2,7 @@ import { Duration, Fn } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { ModelContainerContract } from './container-contract';
+import { ModelContainerContract } from '../container-contract';
 
 /**
  * The CloudWatch metrics of one model service, built from what is known at synth: its target

@@ -7,20 +7,20 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ModelContainerContract } from './container-contract';
+import { ModelContainerContract } from '../container-contract';
 import { createDefaultVpc } from './default-vpc';
-import { modelFetcherImage } from './fetcher-image';
+import { modelFetcherImage } from '../image/fetcher-image';
 import { addModelContainers, ModelContainers } from './model-containers';
 import { ModelEndpoint } from './model-endpoint';
-import { ModelMetrics } from './model-metrics';
-import { Rollout } from './rollout';
-import { addServiceOperations, ComputeMetrics, startFailuresFilter } from './service-operations';
+import { ModelMetrics } from '../operations/model-metrics';
+import { Rollout } from '../rollout/rollout';
+import { addServiceOperations, ComputeMetrics, startFailuresFilter } from '../operations/service-operations';
 import { ModelServiceBaseProps, SERVICE_DEFAULTS, ServiceSettings } from './service-props';
 import { addServiceScaling } from './service-scaling';
 import { ComputeLimits, validateServiceProps } from './service-validation';
-import { ServingImage } from './serving-image';
-import { SideBySideTarget } from './side-by-side-target';
-import { InvalidPropError } from './validation';
+import { ServingImage } from '../image/serving-image';
+import { SideBySideTarget } from '../rollout/side-by-side-target';
+import { InvalidPropError } from '../validation';
 
 /**
  * The parts of a model service that do not depend on its compute. It reads in the order a
@@ -68,9 +68,10 @@ export abstract class ModelServiceBase extends Construct {
   private _goldenRequestFunction?: lambda.IFunction;
 
   /**
-   * @param maxStopTimeout the longest `stopTimeout` the variant's compute allows
+   * @param maxStopTimeout the longest `stopTimeout` the variant's compute allows (ECS: 2 minutes on
+   * Fargate, 10 on EC2); the shorter, Fargate's, unless the variant says otherwise
    */
-  protected constructor(scope: Construct, id: string, private readonly props: ModelServiceBaseProps, maxStopTimeout: Duration) {
+  protected constructor(scope: Construct, id: string, private readonly props: ModelServiceBaseProps, maxStopTimeout: Duration = Duration.minutes(2)) {
     super(scope, id);
     // Validate.
     this._settings = { ...SERVICE_DEFAULTS, ...definedOnly(props) };

@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PACKAGE_ROOT } from './asset-paths';
+import { PACKAGE_ROOT } from '../asset-paths';
 import { Bundle } from './bundles';
 
 /**
@@ -63,7 +63,7 @@ const checked = new Set<string>();
 
 /**
  * Fails synth when a checkout's bundle was not built from the files it imports as they are now:
- * an edit to the fetcher, a function or anything they import (lib/golden-file.ts, say) without a
+ * an edit to the fetcher, a function or anything they import (lib/rollout/golden-file.ts, say) without a
  * build would otherwise deploy the old code under the new source. The npm package ships bundles
  * without their sources or stamps, so there is nothing to compare. Checked once per bundle per process.
  */

@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import { checkFargateSize } from './fargate-sizes';
 import { ModelServiceBase } from './model-service-base';
 import { ModelServiceBaseProps } from './service-props';
-import { checkIntRange } from './validation';
+import { checkIntRange } from '../validation';
 
 export interface FargateModelServiceProps extends ModelServiceBaseProps {
   /**

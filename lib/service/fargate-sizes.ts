@@ -1,4 +1,4 @@
-import { InvalidPropError, PropOwner } from './validation';
+import { InvalidPropError, PropOwner } from '../validation';
 
 /** Fargate's valid memory sizes (MiB) for each CPU size (units): [min, max, step]. */
 const FARGATE_MEMORY: Record<number, [number, number, number]> = {

@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, IDependable } from 'constructs';
 import { BundledFunction } from './bundled-function';
 import { BUNDLES } from './bundles';
-import { iamWildcardResourceId } from './nag-ids';
+import { iamWildcardResourceId } from '../nag-ids';
 
 export interface ReleaseScaleInProtectionProps {
   readonly autoScalingGroup: autoscaling.AutoScalingGroup;
