@@ -2,9 +2,9 @@ import { CustomResource, Duration, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, IDependable } from 'constructs';
+import { iamWildcardResourceId } from '../nag-ids';
 import { BundledFunction } from './bundled-function';
 import { BUNDLES } from './bundles';
-import { iamWildcardResourceId } from '../nag-ids';
 
 export interface ReleaseScaleInProtectionProps {
   readonly autoScalingGroup: autoscaling.AutoScalingGroup;

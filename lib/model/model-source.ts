@@ -7,10 +7,10 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { filesBelow, sha256File } from './files';
 import { iamWildcardResourceId } from '../nag-ids';
-import { parseS3Uri } from './s3-uri';
 import { InvalidPropError } from '../validation';
+import { filesBelow, sha256File } from './files';
+import { parseS3Uri } from './s3-uri';
 
 /** What the model fetcher needs to download a model, as environment variables. */
 export interface ModelSourceConfig {

@@ -1,8 +1,8 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { ModelAlarmsOptions } from './model-alarms-options';
 import { checkDuration, checkIntRange, InvalidPropError, PropOwner } from '../validation';
+import { ModelAlarmsOptions } from './model-alarms-options';
 
 /** The metrics the alarms watch. */
 export interface ModelAlarmMetrics {

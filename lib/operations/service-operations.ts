@@ -8,11 +8,11 @@ import { Construct } from 'constructs';
 import { ModelContainerContract } from '../container-contract';
 import { GoldenRequestHook } from '../rollout/golden-request-hook';
 import { GoldenRequests } from '../rollout/golden-requests';
+import type { ModelServiceBase } from '../service/model-service-base';
 import { ModelAlarms } from './model-alarms';
 import { ModelAlarmsOptions } from './model-alarms-options';
 import { ModelDashboard } from './model-dashboard';
 import { ModelMetrics } from './model-metrics';
-import type { ModelServiceBase } from '../service/model-service-base';
 
 /** What a compute variant adds to the alarms and the dashboard. */
 export interface ComputeMetrics {

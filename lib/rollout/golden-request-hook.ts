@@ -7,8 +7,8 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { BundledFunction } from '../functions/bundled-function';
 import { BUNDLES } from '../functions/bundles';
-import { GoldenRequests } from './golden-requests';
 import { TEST_HEADER } from '../service/model-endpoint';
+import { GoldenRequests } from './golden-requests';
 
 export interface GoldenRequestHookProps {
   readonly golden: GoldenRequests;

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
-import { parseGoldenFile } from './golden-file';
 import { checkDuration, InvalidPropError } from '../validation';
+import { parseGoldenFile } from './golden-file';
 
 /** Options for golden requests. */
 export interface GoldenRequestsOptions {

@@ -1,10 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Construct } from 'constructs';
+import { checkIntRange } from '../validation';
 import { checkFargateSize } from './fargate-sizes';
 import { ModelServiceBase } from './model-service-base';
 import { ModelServiceBaseProps } from './service-props';
-import { checkIntRange } from '../validation';
 
 export interface FargateModelServiceProps extends ModelServiceBaseProps {
   /**

@@ -5,14 +5,14 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, Dependable, IDependable } from 'constructs';
+import { ReleaseScaleInProtection } from '../functions/release-scale-in-protection';
+import { ServingImage } from '../image/serving-image';
+import { ComputeMetrics } from '../operations/service-operations';
+import { checkIntRange, InvalidPropError } from '../validation';
 import { gpuInstanceSpec, usableMemoryMiB } from './gpu-instances';
 import { GPU_AGENT_NAMESPACE, gpuInstanceUserData } from './gpu-user-data';
 import { ModelServiceBase } from './model-service-base';
-import { ReleaseScaleInProtection } from '../functions/release-scale-in-protection';
-import { ComputeMetrics } from '../operations/service-operations';
 import { ModelServiceBaseProps } from './service-props';
-import { ServingImage } from '../image/serving-image';
-import { checkIntRange, InvalidPropError } from '../validation';
 
 export interface GpuModelServiceProps extends ModelServiceBaseProps {
   /**

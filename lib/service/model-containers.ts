@@ -2,8 +2,8 @@ import { Annotations, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { FETCHER_ENV, ModelContainerContract, SERVER_ENV } from '../container-contract';
-import { ModelSourceConfig } from '../model/model-source';
 import { ServingImageConfig } from '../image/serving-image';
+import { ModelSourceConfig } from '../model/model-source';
 import { StartupBudget } from './startup-budget';
 
 /** The server's writable scratch space on an otherwise read-only root filesystem. */

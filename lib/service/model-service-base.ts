@@ -8,19 +8,19 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ModelContainerContract } from '../container-contract';
-import { createDefaultVpc } from './default-vpc';
 import { modelFetcherImage } from '../image/fetcher-image';
+import { ServingImage } from '../image/serving-image';
+import { ModelMetrics } from '../operations/model-metrics';
+import { addServiceOperations, ComputeMetrics, startFailuresFilter } from '../operations/service-operations';
+import { Rollout } from '../rollout/rollout';
+import { SideBySideTarget } from '../rollout/side-by-side-target';
+import { InvalidPropError } from '../validation';
+import { createDefaultVpc } from './default-vpc';
 import { addModelContainers, ModelContainers } from './model-containers';
 import { ModelEndpoint } from './model-endpoint';
-import { ModelMetrics } from '../operations/model-metrics';
-import { Rollout } from '../rollout/rollout';
-import { addServiceOperations, ComputeMetrics, startFailuresFilter } from '../operations/service-operations';
 import { ModelServiceBaseProps, SERVICE_DEFAULTS, ServiceSettings } from './service-props';
 import { addServiceScaling } from './service-scaling';
 import { ComputeLimits, validateServiceProps } from './service-validation';
-import { ServingImage } from '../image/serving-image';
-import { SideBySideTarget } from '../rollout/side-by-side-target';
-import { InvalidPropError } from '../validation';
 
 /**
  * The parts of a model service that do not depend on its compute. It reads in the order a

@@ -5,12 +5,12 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { ModelContainerContract } from '../container-contract';
-import { GoldenRequests } from '../rollout/golden-requests';
-import { ModelAlarmsOptions } from '../operations/model-alarms-options';
-import { ExistingListenerOptions } from './model-endpoint';
-import { ModelSource } from '../model/model-source';
-import { Rollout } from '../rollout/rollout';
 import { ServingImage } from '../image/serving-image';
+import { ModelSource } from '../model/model-source';
+import { ModelAlarmsOptions } from '../operations/model-alarms-options';
+import { GoldenRequests } from '../rollout/golden-requests';
+import { Rollout } from '../rollout/rollout';
+import { ExistingListenerOptions } from './model-endpoint';
 
 /** Props every model service has, whatever its compute. */
 export interface ModelServiceBaseProps {

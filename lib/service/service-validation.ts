@@ -2,11 +2,11 @@ import { Duration, Token } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 import { ModelContainerContract } from '../container-contract';
 import { validateAlarmOptions } from '../operations/model-alarms';
-import { ModelEndpoint } from './model-endpoint';
 import { Rollout } from '../rollout/rollout';
+import { checkDuration, checkIntRange, InvalidPropError } from '../validation';
+import { ModelEndpoint } from './model-endpoint';
 import { ModelServiceBaseProps, ServiceSettings } from './service-props';
 import { StartupBudget } from './startup-budget';
-import { checkDuration, checkIntRange, InvalidPropError } from '../validation';
 
 /** A model version: printable ASCII without spaces, as a metric dimension and a header allow. */
 const MODEL_VERSION = /^[\x21-\x7e]{1,128}$/;

@@ -9,8 +9,8 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { loadConfig } from '../../assets/model-fetcher/src/config';
 import { FargateModelService, GpuModelService, ModelSource, ServingImage } from '../../lib';
 import { MODEL_FETCHER_DIR, MODEL_SERVER_DIR, SAMPLE_MODEL_DIR } from '../../lib/asset-paths';
-import { MODEL_FETCHER_BUNDLE } from '../../lib/functions/bundles';
 import { FETCHER_ENV, ModelContainerContract, SERVER_ENV } from '../../lib/container-contract';
+import { MODEL_FETCHER_BUNDLE } from '../../lib/functions/bundles';
 import { freePort, requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { containers, envOf } from '../helpers/stack';
 
