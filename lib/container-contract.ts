@@ -1,3 +1,7 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MODEL_SERVER_DIR } from './asset-paths';
+
 /**
  * The constructs' side of the contract with the images in `assets/`: every value both sides must
  * agree on, defined once. The other side is the Dockerfiles (USER, EXPOSE, HEALTHCHECK), the
@@ -28,6 +32,27 @@ export class ModelContainerContract {
   public static readonly START_FAILURE_MARKERS = ['model-fetcher: error:', 'model failed to load'];
 }
 
+/**
+ * The rules the built-in server judges its settings by, read from the server's own file
+ * (assets/model-server/model_server/contract.json), so that synth refuses exactly what the server
+ * would refuse at start.
+ */
+interface ServerRules {
+  /** A URL path the server accepts as HEALTH_PATH or ROUTE_PREFIX, and what it means in words. */
+  readonly urlPath: { readonly pattern: string; readonly means: string };
+  /** Routes the server answers itself, which the health route may not take. */
+  readonly reservedRoutes: readonly string[];
+}
+
+export const SERVER_RULES: ServerRules = JSON.parse(fs.readFileSync(path.join(MODEL_SERVER_DIR, 'model_server', 'contract.json'), 'utf8'));
+
+/** Why the built-in server would refuse `healthPath` at start, or undefined when it would start. */
+export function healthPathProblem(healthPath: string): string | undefined {
+  if (!new RegExp(SERVER_RULES.urlPath.pattern).test(healthPath)) return `must be ${SERVER_RULES.urlPath.means}, got '${healthPath}'`;
+  if (SERVER_RULES.reservedRoutes.includes(healthPath)) return `must not be '${healthPath}', which the server answers as a route of its own`;
+  return undefined;
+}
+
 /** The environment variables the constructs set on the server container. */
 export const SERVER_ENV = {
   port: 'PORT',
@@ -42,6 +67,24 @@ export const SERVER_ENV = {
   serviceName: 'SERVICE_NAME',
   emfNamespace: 'EMF_NAMESPACE',
 } as const;
+
+/**
+ * The server variables the constructs set, and what to use instead of setting one in
+ * `environment`, where it would silently override the contract (a task that never turns healthy).
+ */
+export const OWNED_SERVER_ENV: Record<string, string> = {
+  [SERVER_ENV.port]: "set 'containerPort' instead",
+  [SERVER_ENV.metricsPort]: `it is fixed at ${ModelContainerContract.METRICS_PORT}, which the task's security group and the image's EXPOSE name; drop it`,
+  [SERVER_ENV.modelDir]: `the model volume is mounted at ${ModelContainerContract.MODEL_MOUNT_PATH}; drop it, and set MODEL_FILE to choose a file in it`,
+  [SERVER_ENV.workers]: "it follows the task's size: set 'cpu' (Fargate) or 'gpuCount' (GPU) instead",
+  [SERVER_ENV.gpuCount]: "set 'gpuCount' instead",
+  [SERVER_ENV.gracefulTimeout]: "it follows 'stopTimeout': set that instead",
+  [SERVER_ENV.healthPath]: "set 'healthCheckPath' instead, which the load balancer's health check calls too",
+  [SERVER_ENV.routePrefix]: "set 'existingListener.pathPrefix' instead, which the listener rule routes",
+  [SERVER_ENV.modelVersion]: "set 'modelVersion' instead",
+  [SERVER_ENV.serviceName]: 'it names the EMF metrics the alarms and the dashboard read; drop it',
+  [SERVER_ENV.emfNamespace]: `it is ${ModelContainerContract.METRICS_NAMESPACE}, which the alarms and the dashboard read; drop it`,
+};
 
 /** The environment variables the constructs set on the model fetcher container. */
 export const FETCHER_ENV = {

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MODEL_FETCHER_DIR, MODEL_SERVER_DIR } from '../lib/asset-paths';
 import { filesBelow } from '../lib/model/files';
-import { modelFileSuffixes } from '../lib/model/model-formats';
+import { modelFilesProblem } from '../lib/model/model-formats';
 import { buildImage, createVolumes, docker, dockerOk, removeRun, requireDockerEngine, runArgs } from './docker';
 import { LocalS3 } from './local-s3';
 import { freePort } from './net';
@@ -47,11 +47,10 @@ function parseArgs(argv: string[]): Options {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port must be 1-65535, got '${argv[argv.indexOf('--port') + 1]}'`);
   const resolved = path.resolve(model);
   if (!fs.existsSync(resolved)) throw new UsageError(`--model ${resolved} does not exist`);
-  const stat = fs.statSync(resolved);
-  const suffixes = modelFileSuffixes();
-  if (stat.isFile() && !suffixes.some((s) => resolved.endsWith(s))) {
-    throw new UsageError(`--model ${resolved} is not a model file (${suffixes.join(', ')})`);
-  }
+  // The same judgement synth makes of a model asset, for the CPU image this runs.
+  const files = fs.statSync(resolved).isFile() ? [path.basename(resolved)] : filesBelow(resolved);
+  const problem = files.length > 0 ? modelFilesProblem(files, 'cpu') : 'is an empty directory';
+  if (problem) throw new UsageError(`--model ${resolved} ${problem}`);
   return { model: resolved, port };
 }
 
@@ -118,7 +117,6 @@ async function main(): Promise<number> {
       uri = `s3://${BUCKET}/${key}`;
     } else {
       const files = filesBelow(options.model);
-      if (files.length === 0) throw new UsageError(`--model ${options.model} is an empty directory`);
       for (const f of files) await s3.put(BUCKET, `model/${f}`, fs.readFileSync(path.join(options.model, f)));
       uri = `s3://${BUCKET}/model/`;
     }

@@ -5,7 +5,7 @@
 # Output: dist/python/cdk_model_serving-<version>-py3-none-any.whl
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 py="${PYTHON_BUILD_PYTHON:-/usr/bin/python3}"
 for module in pip setuptools wheel; do
   "$py" -c "import $module" 2>/dev/null || {

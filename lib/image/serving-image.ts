@@ -65,6 +65,12 @@ export interface ServingImageConfig {
    * @default - the image's own USER
    */
   readonly user?: string;
+  /**
+   * Which of this library's model server images this is: `cpu` or `gpu` (CUDA). Synth then checks
+   * the model's files against the formats that image serves, and refuses the GPU image on Fargate.
+   * @default - another image: its model files and compute are not checked
+   */
+  readonly modelServer?: string;
 }
 
 /**
@@ -125,6 +131,7 @@ class BuiltInServerImage extends ServingImage {
       }),
       healthCheckCommand: ['CMD', 'python3', '-m', 'model_server.healthcheck'],
       user: ModelContainerContract.USER,
+      modelServer: this.options.gpu ? 'gpu' : 'cpu',
       modelVersion: this.options.modelVersion,
     };
   }

@@ -33,6 +33,12 @@ export interface ModelSourceConfig {
    */
   readonly manifest?: Record<string, string>;
   /**
+   * The model's files, by path below the model directory, when synth knows them (an asset, a
+   * single object, a prefix with a manifest): the service checks them against its image.
+   * @default - unknown until the task downloads the model
+   */
+  readonly files?: string[];
+  /**
    * The version the service names the model by unless it is given one: the first 12 hex digits
    * of its SHA-256 (of its file manifest for a directory), else its S3 key.
    * @default 'unversioned'
@@ -150,6 +156,7 @@ class AssetModelSource extends ModelSource {
       sha256: this.sha256,
       unpack: asset.isZipArchive ? ModelArchive.ZIP : undefined,
       manifest: this.manifest,
+      files: this.manifest ? Object.keys(this.manifest) : [path.basename(this.modelPath)],
       modelVersion: contentVersion(this.sha256, this.manifest)!,
     };
   }
@@ -191,6 +198,8 @@ class BucketModelSource extends ModelSource {
       uri: `s3://${bucket.bucketName}/${this.key}`,
       sha256: this.options.sha256,
       manifest: this.options.manifest,
+      files: this.isPrefix ? (this.options.manifest && Object.keys(this.options.manifest))
+        : Token.isUnresolved(this.key) ? undefined : [path.posix.basename(this.key)],
       modelVersion: contentVersion(this.options.sha256, this.options.manifest) ?? this.key.replace(/\/+$/, ''),
     };
   }

@@ -30,7 +30,8 @@ export interface ExistingListenerOptions {
    * `blueGreen()`) adds: it must come before `priority` (a lower number), as its requests also
    * match the production rule. It sends requests from inside the VPC that carry the
    * `x-model-serving-test: 1` header to the new tasks while they are checked.
-   * @default - none; required with a side-by-side rollout
+   * @default - with a side-by-side rollout, `priority - 1` unless another service of this app
+   * has it on this listener (synth then asks for one); none with a rolling rollout
    */
   readonly testPriority?: number;
 }
@@ -73,10 +74,6 @@ export class ModelEndpoint extends Construct {
   public static validateExistingListener(where: PropOwner, options: ExistingListenerOptions, sideBySide: boolean): void {
     checkIntRange(where, 'existingListener.priority', options.priority, 1, 50000);
     checkIntRange(where, 'existingListener.testPriority', options.testPriority, 1, 50000);
-    if (sideBySide && options.testPriority === undefined) {
-      throw new InvalidPropError(where, 'existingListener.testPriority',
-        `is needed by the side-by-side rollout, for the rule that sends test requests to the new tasks: give a priority below ${options.priority} that is free on the listener`);
-    }
     if (!sideBySide && options.testPriority !== undefined) {
       throw new InvalidPropError(where, 'existingListener.testPriority', 'applies only to a side-by-side rollout (Rollout.canary(), linear() or blueGreen()); drop it');
     }

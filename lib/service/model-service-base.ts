@@ -10,12 +10,14 @@ import { Construct } from 'constructs';
 import { ModelContainerContract } from '../container-contract';
 import { modelFetcherImage } from '../image/fetcher-image';
 import { ServingImage } from '../image/serving-image';
+import { modelFilesProblem } from '../model/model-formats';
 import { ModelMetrics } from '../operations/model-metrics';
 import { addServiceOperations, ComputeMetrics, startFailuresFilter } from '../operations/service-operations';
 import { Rollout } from '../rollout/rollout';
 import { SideBySideTarget } from '../rollout/side-by-side-target';
 import { InvalidPropError } from '../validation';
 import { createDefaultVpc } from './default-vpc';
+import { claimListenerRules } from './listener-claims';
 import { addModelContainers, ModelContainers } from './model-containers';
 import { ModelEndpoint } from './model-endpoint';
 import { ModelServiceBaseProps, SERVICE_DEFAULTS, ServiceSettings } from './service-props';
@@ -83,6 +85,10 @@ export abstract class ModelServiceBase extends Construct {
     this.vpc = props.cluster?.vpc ?? props.vpc ?? createDefaultVpc(this);
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH });
     const s = this._settings;
+    const existingListener = props.existingListener && {
+      ...props.existingListener,
+      testPriority: claimListenerRules(this, props.existingListener, this.rollout.sideBySide),
+    };
     this.endpoint = new ModelEndpoint(this, 'Endpoint', {
       vpc: this.vpc,
       containerPort: s.containerPort,
@@ -90,7 +96,7 @@ export abstract class ModelServiceBase extends Construct {
       deregistrationDelay: s.deregistrationDelay,
       internetFacing: props.internetFacing ?? (props.certificate !== undefined || props.allowPlainHttp === true),
       certificate: props.certificate,
-      existingListener: props.existingListener,
+      existingListener,
       accessLogsBucket: props.accessLogsBucket,
       sideBySide: this.rollout.sideBySide,
     });
@@ -231,6 +237,13 @@ export abstract class ModelServiceBase extends Construct {
     const { defaultImage, ...containerOptions } = compute;
     const model = this.props.model.bind(this, taskDefinition.taskRole);
     const image = (this.props.image ?? defaultImage ?? ServingImage.fromModelServer()).bind(this);
+    if (image.modelServer === 'gpu' && !compute.gpuCount) {
+      throw new InvalidPropError(this, 'image', 'is the GPU model server (CUDA), which needs GPU capacity: use GpuModelService, or ServingImage.fromModelServer() without gpu');
+    }
+    // MODEL_FILE is relative to the model directory, or an absolute path inside it.
+    const modelFile = this.props.environment?.MODEL_FILE?.replace(new RegExp(`^${ModelContainerContract.MODEL_MOUNT_PATH}/`), '');
+    const modelProblem = image.modelServer && model.files && modelFilesProblem(model.files, image.modelServer, modelFile);
+    if (modelProblem) throw new InvalidPropError(this, 'model', `${modelProblem} (the ${image.modelServer.toUpperCase()} model server)`);
     return addModelContainers(taskDefinition, {
       model,
       modelVersion: this.props.modelVersion ?? image.modelVersion ?? model.modelVersion ?? 'unversioned',

@@ -93,7 +93,9 @@ export interface ModelServiceBaseProps {
   /**
    * The server's health route (below `existingListener.pathPrefix`, when there is one): the load
    * balancer's health check and the container's call it, and the built-in server answers it
-   * (HEALTH_PATH). It must answer 200 only once the model is loaded.
+   * (HEALTH_PATH). It must answer 200 only once the model is loaded. A URL path like `/healthz`:
+   * segments after a `/`, no trailing `/`, no query, not `/predict`. Synth refuses any other
+   * value with the server's own rule (assets/model-server/model_server/contract.json).
    * @default '/health'
    */
   readonly healthCheckPath?: string;
@@ -102,6 +104,9 @@ export interface ModelServiceBaseProps {
    * Extra environment variables for the server container: non-secret configuration only, as the
    * task definition shows them in plain text. A name that looks like a secret's (`API_KEY`,
    * `DB_PASSWORD`, `..._TOKEN`) gets a synth warning, and cdk-nag's AwsSolutions-ECS2 reports it.
+   * The variables the construct sets itself (`PORT`, `METRICS_PORT`, `MODEL_DIR`, `WORKERS`,
+   * `GPU_COUNT`, `GRACEFUL_TIMEOUT`, `HEALTH_PATH`, `ROUTE_PREFIX`, `MODEL_VERSION`,
+   * `SERVICE_NAME`, `EMF_NAMESPACE`) are refused at synth, naming the prop to set instead.
    * @default - none
    */
   readonly environment?: Record<string, string>;

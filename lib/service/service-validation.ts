@@ -1,6 +1,6 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Duration, Stack, Token } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
-import { ModelContainerContract } from '../container-contract';
+import { healthPathProblem, ModelContainerContract, OWNED_SERVER_ENV } from '../container-contract';
 import { validateAlarmOptions } from '../operations/model-alarms';
 import { Rollout } from '../rollout/rollout';
 import { checkDuration, checkIntRange, InvalidPropError } from '../validation';
@@ -29,8 +29,12 @@ export function validateServiceProps(
     throw new InvalidPropError(scope, 'containerPort',
       `must not be ${ModelContainerContract.METRICS_PORT}, the server's metrics port (never a load balancer target)`);
   }
-  if (!Token.isUnresolved(s.healthCheckPath) && !/^\/[\x21-\x7e]*$/.test(s.healthCheckPath)) {
-    throw new InvalidPropError(scope, 'healthCheckPath', `must start with '/' and contain no spaces, got '${s.healthCheckPath}'`);
+  const healthPath = Token.isUnresolved(s.healthCheckPath) ? undefined : healthPathProblem(s.healthCheckPath);
+  if (healthPath) throw new InvalidPropError(scope, 'healthCheckPath', healthPath);
+  for (const name of Object.keys(props.environment ?? {})) {
+    if (name in OWNED_SERVER_ENV) {
+      throw new InvalidPropError(scope, `environment.${name}`, `is set by the construct, and would override the server's contract: ${OWNED_SERVER_ENV[name]}`);
+    }
   }
   checkDuration(scope, 'startupTimeout', s.startupTimeout, StartupBudget.MIN_STARTUP_TIMEOUT, Duration.hours(2));
   checkDuration(scope, 'stopTimeout', s.stopTimeout, Duration.seconds(2), limits.maxStopTimeout);
@@ -67,7 +71,30 @@ export function validateServiceProps(
       'an internet-facing load balancer without a certificate would serve plain HTTP to the internet; pass certificate (HTTPS), ' +
       'set internetFacing: false (reachable from the VPC only), or opt in to plain HTTP with allowPlainHttp: true');
   }
+  if (props.certificate) checkCertificateArn(scope, props.certificate.certificateArn);
   if (props.cluster && props.vpc) {
     throw new InvalidPropError(scope, 'vpc', 'is taken from the cluster when cluster is given; pass one of them');
+  }
+}
+
+/** An ACM certificate's ARN, or an IAM server certificate's: the two kinds a load balancer listener takes. */
+const ACM_ARN = /^arn:(aws[a-z-]*):acm:([a-z0-9-]+):(\d{12}):certificate\/[A-Za-z0-9-]+$/;
+const IAM_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):server-certificate\/[\w+=,.@/-]+$/;
+
+/**
+ * A literal certificate ARN must have the shape a listener accepts, and an ACM certificate must be
+ * in the stack's region (a load balancer can use only its own region's), when both are known.
+ */
+function checkCertificateArn(scope: IConstruct, arn: string): void {
+  if (Token.isUnresolved(arn)) return;
+  const acm = ACM_ARN.exec(arn);
+  if (!acm && !IAM_ARN.test(arn)) {
+    throw new InvalidPropError(scope, 'certificate',
+      `has the ARN '${arn}', which is neither an ACM certificate's (arn:aws:acm:<region>:<account>:certificate/<id>) nor an IAM server certificate's`);
+  }
+  const region = Stack.of(scope).region;
+  if (acm && !Token.isUnresolved(region) && acm[2] !== region) {
+    throw new InvalidPropError(scope, 'certificate',
+      `is in ${acm[2]}, but the load balancer is in ${region}: a listener can use only a certificate of its own region; request or import one in ${region}`);
   }
 }

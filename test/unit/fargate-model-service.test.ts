@@ -325,7 +325,7 @@ describe('invalid props fail synth with a message that names the prop', () => {
     ['memory for cpu', { cpu: 1024, memoryLimitMiB: 1024 }, "Test/Model: invalid 'memoryLimitMiB': with cpu 1024 must be 2048 to 8192 MiB in steps of 1024, got 1024"],
     ['memory for 256', { cpu: 256, memoryLimitMiB: 1536 }, "Test/Model: invalid 'memoryLimitMiB': with cpu 256 must be 512, 1024, 2048 MiB, got 1536"],
     ['ephemeral storage', { ephemeralStorageGiB: 10 }, "Test/Model: invalid 'ephemeralStorageGiB': must be an integer from 21 to 200, got 10"],
-    ['health path', { healthCheckPath: 'health' }, "Test/Model: invalid 'healthCheckPath': must start with '/' and contain no spaces, got 'health'"],
+    ['health path', { healthCheckPath: 'health' }, "Test/Model: invalid 'healthCheckPath': must be a URL path like /models/iris or /health"],
     ['min above max', { minCapacity: 5, maxCapacity: 2 }, "Test/Model: invalid 'minCapacity': (5) must not exceed maxCapacity (2)"],
     ['zero min', { minCapacity: 0 }, "Test/Model: invalid 'minCapacity': must be an integer from 1 to 1000, got 0"],
     ['port', { containerPort: 70000 }, "Test/Model: invalid 'containerPort': must be an integer from 1 to 65535, got 70000"],

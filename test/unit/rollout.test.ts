@@ -397,9 +397,9 @@ describe('invalid props fail at synth with what to change', () => {
   const cases: Array<[string, () => unknown, RegExp]> = [
     ['golden requests with a rolling rollout', () => synth('fargate', { goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN_FILE) }),
       /invalid 'goldenRequests': are checked against the new tasks .* set rollout to Rollout.canary\(\), Rollout.linear\(\) or Rollout.blueGreen\(\)/],
-    ['a shared listener without a test priority', () => synth('fargate', { rollout: Rollout.canary() }, (stack) => ({
-      existingListener: { listener: elbv2.ApplicationListener.fromApplicationListenerAttributes(stack, 'L', { listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/a/1/2', securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-1') }), priority: 10, pathPrefix: '/m' },
-    })), /invalid 'existingListener.testPriority': is needed by the side-by-side rollout.*below 10/],
+    ['a shared listener at priority 1, with no priority below it for the test rule', () => synth('fargate', { rollout: Rollout.canary() }, (stack) => ({
+      existingListener: { listener: elbv2.ApplicationListener.fromApplicationListenerAttributes(stack, 'L', { listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/a/1/2', securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-1') }), priority: 1, pathPrefix: '/m' },
+    })), /invalid 'existingListener.testPriority': is needed by the side-by-side rollout.*below 1\b/],
     ['a test priority after the production rule', () => synth('fargate', { rollout: Rollout.canary() }, (stack) => ({
       existingListener: { listener: elbv2.ApplicationListener.fromApplicationListenerAttributes(stack, 'L', { listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/a/1/2', securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-1') }), priority: 10, testPriority: 10, pathPrefix: '/m' },
     })), /invalid 'existingListener.testPriority': \(10\) must be lower than priority \(10\)/],

@@ -7,6 +7,7 @@ holds the two sides together).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -61,7 +62,11 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple) -> 
     return raw
 
 
-_PATH = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$")
+# The rules both sides of the container contract judge alike: this server, and the constructs at
+# synth (lib/container-contract.ts reads the same file), so whatever synthesizes, starts.
+with open(os.path.join(os.path.dirname(__file__), "contract.json"), encoding="utf-8") as _contract:
+    CONTRACT = json.load(_contract)
+_PATH = re.compile(CONTRACT["urlPath"]["pattern"])
 
 
 def _path(env: Mapping[str, str], name: str, default: str, allow_empty: bool) -> str:
@@ -71,7 +76,7 @@ def _path(env: Mapping[str, str], name: str, default: str, allow_empty: bool) ->
     if allow_empty and raw == "/":
         return ""
     if not _PATH.match(raw):
-        raise SettingsError(f"{name} must be a URL path like /models/iris (no trailing slash, no spaces), got {raw!r}")
+        raise SettingsError(f"{name} must be {CONTRACT['urlPath']['means']}, got {raw!r}")
     return raw
 
 
@@ -169,6 +174,8 @@ class Settings:
         )
 
     def __post_init__(self) -> None:
+        if self.health_path in CONTRACT["reservedRoutes"]:
+            raise SettingsError(f"HEALTH_PATH must not be {self.health_path}, which the server answers as a route of its own")
         if self.metrics_port == self.port:
             raise SettingsError(f"METRICS_PORT must differ from PORT ({self.port}): /metrics is never served where clients are")
 

@@ -1,14 +1,14 @@
 """Model loaders, one module per format. A module registers its loader under its format's name
-with `@register(name)`; the file suffixes of each format are listed in formats.json beside this
-file, which the constructs and `npm run local` read too (lib/model/model-formats.ts), so both sides
-judge a model file alike. Adding a format is adding a module here, importing it below, and its
-suffixes to formats.json."""
+with `@register(name)`; the file suffixes of each format, and the images that serve it, are listed
+in formats.json beside this file, which the constructs and `npm run local` read too
+(lib/model/model-formats.ts), so both sides judge a model file alike. Adding a format is adding a
+module here, importing it below, and its entry to formats.json."""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 from ..model_files import ModelNotFoundError
 from ..prediction import LoadedModel
@@ -19,12 +19,12 @@ Loader = Callable[[str, Settings], LoadedModel]
 _LOADERS: Dict[str, Loader] = {}
 
 with open(os.path.join(os.path.dirname(__file__), "formats.json"), encoding="utf-8") as _formats:
-    FORMATS: Dict[str, List[str]] = json.load(_formats)
+    FORMATS: Dict[str, Dict[str, Any]] = json.load(_formats)
 
 
 def register(format_name: str) -> Callable[[Loader], Loader]:
     def add(loader: Loader) -> Loader:
-        for suffix in FORMATS[format_name]:
+        for suffix in FORMATS[format_name]["suffixes"]:
             _LOADERS[suffix] = loader
         return loader
 
