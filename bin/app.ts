@@ -2,6 +2,7 @@
 import { App, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ModelImageRepository } from '../lib';
+import { readContext, stackProps } from './context';
 import { ModelServingExampleStack } from './example-stack';
 
 /**
@@ -12,6 +13,7 @@ import { ModelServingExampleStack } from './example-stack';
  *   npx cdk deploy                                   # an internal endpoint, reachable from the VPC
  *   npx cdk deploy -c modelPath=./model.joblib       # a local file or directory
  *   npx cdk deploy -c modelUri=s3://bucket/key       # an object (or s3://bucket/prefix/) already in S3
+ *   npx cdk deploy -c modelUri=s3://bucket/key -c modelKmsKeyArn=arn:aws:kms:...  # in an SSE-KMS bucket
  *   npx cdk deploy -c stackName=iris-prod            # another stack name
  *   npx cdk deploy -c compute=gpu                    # EC2 GPU capacity (g4dn.xlarge) instead of Fargate
  *   npx cdk deploy -c compute=gpu -c instanceType=g5.xlarge -c spot=true
@@ -25,30 +27,29 @@ import { ModelServingExampleStack } from './example-stack';
  *   npx cdk deploy --all -c imageRepository=iris-model-server --no-asset-prebuild
  */
 const app = new App();
-const context = (key: string): string | undefined => app.node.tryGetContext(key) || undefined;
-const stackName = context('stackName') ?? 'ModelServing';
+const { context, problems } = readContext(app);
+if (problems.length > 0) fail(problems);
+const stackName = context.stackName ?? 'ModelServing';
 const env: StackProps['env'] = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
 
-const repositoryName = context('imageRepository');
-const images = repositoryName ? new Stack(app, `${stackName}Images`, {
-  env, description: `ECR repository ${repositoryName} for the ${stackName} model images`,
-}) : undefined;
-const repository = images && new ModelImageRepository(images, 'ModelImages', { repositoryName: repositoryName! });
-
-const serving = new ModelServingExampleStack(app, stackName, {
-  modelPath: context('modelPath'),
-  modelUri: context('modelUri'),
-  modelVersion: context('modelVersion'),
-  compute: context('compute'),
-  instanceType: context('instanceType'),
-  spot: context('spot') === undefined ? undefined : String(context('spot')) === 'true',
-  certificateArn: context('certificateArn'),
-  plainHttp: context('plainHttp') === undefined ? undefined : String(context('plainHttp')) === 'true',
-  rollout: context('rollout'),
-  goldenRequests: context('goldenRequests'),
-  synthesizer: repository?.stackSynthesizer(),
-  env,
-});
-if (images) serving.addStackDependency(images, 'the model images are pushed to its repository');
+try {
+  const repositoryName = context.imageRepository;
+  const images = repositoryName ? new Stack(app, `${stackName}Images`, {
+    env, description: `ECR repository ${repositoryName} for the ${stackName} model images`,
+  }) : undefined;
+  const repository = images && new ModelImageRepository(images, 'ModelImages', { repositoryName: repositoryName! });
+  const serving = new ModelServingExampleStack(app, stackName, { ...stackProps(context), synthesizer: repository?.stackSynthesizer(), env });
+  if (images) serving.addStackDependency(images, 'the model images are pushed to its repository');
+  console.error(`cdk-model-serving: stack ${stackName} serves ${serving.servedModel}`);
+} catch (err) {
+  // A prop the library refuses: its one-line message, not a stack trace.
+  fail([(err as Error).message]);
+}
 
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+/** Prints each problem on a line of its own and ends synth. */
+function fail(lines: string[]): never {
+  for (const line of lines) console.error(`error: ${line}`);
+  process.exit(1);
+}

@@ -1,6 +1,8 @@
+import * as path from 'node:path';
 import { Stack, StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { FargateModelService, GoldenRequests, GpuModelService, ModelServiceBase, ModelSource, Rollout, ServingImage } from '../lib';
 import { SAMPLE_MODEL_FILE } from '../lib/asset-paths';
@@ -16,6 +18,12 @@ export interface ModelServingExampleStackProps extends StackProps {
    * @default - none: modelPath is used
    */
   readonly modelUri?: string;
+  /**
+   * The ARN of the KMS key that encrypts the bucket of `modelUri` (SSE-KMS): the task role may
+   * decrypt with it.
+   * @default - the bucket uses S3-managed or AWS-managed keys
+   */
+  readonly modelKmsKeyArn?: string;
   /**
    * The model version: recorded in the server image (label `ai.model.version`), and what
    * /health, the logs, the metrics and the dashboard call the model.
@@ -67,47 +75,60 @@ const ROLLOUTS: Record<string, () => Rollout> = {
   blueGreen: Rollout.blueGreen,
 };
 
+/** What is wrong with a combination of the example stack's props, in the words of the `-c` options that set them: every problem, in one pass. */
+export function exampleProblems(props: ModelServingExampleStackProps): string[] {
+  const problems: string[] = [];
+  if (props.modelPath && props.modelUri) problems.push("give either '-c modelPath=...' or '-c modelUri=...', not both");
+  if (props.modelKmsKeyArn && !props.modelUri) problems.push("'-c modelKmsKeyArn' is the key of a bucket's model: it needs '-c modelUri=s3://...'");
+  if (props.certificateArn && props.plainHttp) problems.push("give either '-c certificateArn=...' (HTTPS) or '-c plainHttp=true', not both");
+  const compute = props.compute ?? 'cpu';
+  if (compute !== 'cpu' && compute !== 'gpu') problems.push(`'-c compute' must be 'cpu' (Fargate) or 'gpu' (EC2 GPU capacity), got '${compute}'`);
+  if (compute === 'cpu' && (props.instanceType || props.spot !== undefined)) problems.push("'-c instanceType' and '-c spot' apply to '-c compute=gpu' only");
+  if (props.rollout && !ROLLOUTS[props.rollout]) problems.push(`'-c rollout' must be one of ${Object.keys(ROLLOUTS).join(', ')}, got '${props.rollout}'`);
+  if (props.goldenRequests && (props.rollout ?? 'rolling') === 'rolling') {
+    problems.push("'-c goldenRequests' are checked against the new tasks before traffic moves to them: add '-c rollout=canary' (or linear, blueGreen)");
+  }
+  return problems;
+}
+
 /**
  * The example app's stack: one model service with a new VPC, cluster and load balancer: internal
  * unless given a certificate (public HTTPS) or told plainHttp (public HTTP, for a trial).
  */
 export class ModelServingExampleStack extends Stack {
   public readonly modelService: ModelServiceBase;
+  /** Which model is served, in words, for the app's one line on stderr. */
+  public readonly servedModel: string;
 
   constructor(scope: Construct, id: string, props: ModelServingExampleStackProps = {}) {
     super(scope, id, props);
-    if (props.modelPath && props.modelUri) {
-      throw new Error("Give either '-c modelPath=...' or '-c modelUri=...', not both");
-    }
+    const problems = exampleProblems(props);
+    if (problems.length > 0) throw new Error(problems.join('; '));
     const model = props.modelUri
-      ? ModelSource.fromS3Uri(props.modelUri)
+      ? ModelSource.fromS3Uri(props.modelUri, {
+        encryptionKey: props.modelKmsKeyArn ? kms.Key.fromKeyArn(this, 'ModelKey', props.modelKmsKeyArn) : undefined,
+      })
       : ModelSource.fromAsset(props.modelPath ?? SAMPLE_MODEL_FILE);
-
     const compute = props.compute ?? 'cpu';
+    this.servedModel = `${props.modelUri ?? (props.modelPath ? path.resolve(props.modelPath) : 'the sample iris model')} on ` +
+      `${compute === 'gpu' ? `GPU capacity (${props.instanceType ?? 'g4dn.xlarge'}${props.spot ? ', Spot' : ''})` : 'Fargate'}, ${props.rollout ?? 'rolling'} rollouts`;
+
     const image = ServingImage.fromModelServer({ gpu: compute === 'gpu', modelVersion: props.modelVersion });
-    if (props.certificateArn && props.plainHttp) throw new Error("Give either '-c certificateArn=...' (HTTPS) or '-c plainHttp=true', not both");
-    const rollout = ROLLOUTS[props.rollout ?? 'rolling'];
-    if (!rollout) throw new Error(`'-c rollout' must be one of ${Object.keys(ROLLOUTS).join(', ')}, got '${props.rollout}'`);
     const common = {
       model,
       image,
       modelVersion: props.modelVersion,
-      rollout: rollout(),
+      rollout: ROLLOUTS[props.rollout ?? 'rolling'](),
       goldenRequests: props.goldenRequests ? GoldenRequests.fromFile(props.goldenRequests) : undefined,
       certificate: props.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn) : undefined,
       allowPlainHttp: props.plainHttp || undefined,
     };
-    if (compute === 'gpu') {
-      this.modelService = new GpuModelService(this, 'Model', {
+    this.modelService = compute === 'gpu'
+      ? new GpuModelService(this, 'Model', {
         ...common,
         instanceType: props.instanceType ? new ec2.InstanceType(props.instanceType) : undefined,
         spot: props.spot,
-      });
-    } else if (compute === 'cpu') {
-      if (props.instanceType || props.spot) throw new Error("'-c instanceType' and '-c spot' apply to '-c compute=gpu' only");
-      this.modelService = new FargateModelService(this, 'Model', common);
-    } else {
-      throw new Error(`'-c compute' must be 'cpu' (Fargate) or 'gpu' (EC2 GPU capacity), got '${compute}'`);
-    }
+      })
+      : new FargateModelService(this, 'Model', common);
   }
 }

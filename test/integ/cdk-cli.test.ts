@@ -105,8 +105,36 @@ test('cdk synth -c rollout=<unknown>, or golden requests on a rolling rollout, f
   expect(unknown.stderr).toContain("'-c rollout' must be one of rolling, canary, linear, blueGreen, got 'shadow'");
   const rolling = await cdkSynth('goldenRequests=assets/sample-model/golden.jsonl');
   expect(rolling.code).not.toBe(0);
-  expect(rolling.stderr).toMatch(/invalid 'goldenRequests': are checked against the new tasks/);
+  expect(rolling.stderr).toContain("error: '-c goldenRequests' are checked against the new tasks before traffic moves to them: add '-c rollout=canary'");
 }, 360_000);
+
+test('the app speaks the CLI\'s language: unknown keys and non-boolean booleans are refused, all in one pass, one line each, no stack trace', async () => {
+  const result = await cdkSynth('modelpath=./model.joblib', 'gpu=true', 'plainHttp=yes', 'compute=tpu');
+  expect(result.code).not.toBe(0);
+  const errors = result.stderr.split('\n').filter((l) => l.startsWith('error: '));
+  expect(errors).toEqual([
+    expect.stringMatching(/^error: unknown '-c modelpath': did you mean '-c modelPath'\?/),
+    expect.stringMatching(/^error: unknown '-c gpu' \(the app reads stackName, modelPath, /),
+    "error: '-c plainHttp' must be true or false, got 'yes'",
+    "error: '-c compute' must be 'cpu' (Fargate) or 'gpu' (EC2 GPU capacity), got 'tpu'",
+  ]);
+  expect(result.stderr).not.toMatch(/^\s+at /m);
+  // A prop the library refuses is one line too.
+  const refused = await cdkSynth('modelUri=s3://team-models/model.onnx');
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr).toContain("error: ModelServing/Model: invalid 'model': is 'model.onnx', which is not a model file the server reads");
+  expect(refused.stderr).not.toMatch(/^\s+at /m);
+}, 360_000);
+
+test('cdk synth -c modelUri -c modelKmsKeyArn serves a model from an SSE-KMS bucket, and says which model it serves', async () => {
+  const key = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const result = await cdkSynth('modelUri=s3://team-models/iris/model.joblib', `modelKmsKeyArn=${key}`);
+  expect(result.code).toBe(0);
+  expect(result.stderr).toContain('cdk-model-serving: stack ModelServing serves s3://team-models/iris/model.joblib on Fargate, rolling rollouts');
+  const policies = Object.values<any>(template(result.out).Resources).filter((r) => r.Type === 'AWS::IAM::Policy');
+  const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
+  expect(statements).toEqual(expect.arrayContaining([expect.objectContaining({ Action: 'kms:Decrypt', Resource: key })]));
+}, 180_000);
 
 test('cdk synth -c imageRepository=... adds the image repository stack, which the serving stack waits for and pushes to', async () => {
   const result = await cdkSynth('imageRepository=iris-model-server', 'modelVersion=iris-7');

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { readContext } from '../../bin/context';
 import { ModelServingExampleStack, ModelServingExampleStackProps } from '../../bin/example-stack';
 import { SAMPLE_GOLDEN_FILE, SAMPLE_MODEL_DIR } from '../../lib/asset-paths';
 import { PluginReport, synthWithNag } from '../helpers/stack';
@@ -86,10 +87,29 @@ test('the example app is internal by default, public on HTTPS with a certificate
   expect(scheme({ plainHttp: true })).toBe('internet-facing');
   expect(scheme({ certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' })).toBe('internet-facing');
   expect(() => new ModelServingExampleStack(new App(), 'S', { plainHttp: true, certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' }))
-    .toThrow("Give either '-c certificateArn=...' (HTTPS) or '-c plainHttp=true', not both");
+    .toThrow("give either '-c certificateArn=...' (HTTPS) or '-c plainHttp=true', not both");
 });
 
 test('modelPath and modelUri together are refused', () => {
   expect(() => new ModelServingExampleStack(new App(), 'S', { modelPath: 'x', modelUri: 's3://b/k' }))
-    .toThrow("Give either '-c modelPath=...' or '-c modelUri=...', not both");
+    .toThrow("give either '-c modelPath=...' or '-c modelUri=...', not both");
+});
+
+describe('the app\'s -c settings', () => {
+  const read = (context: Record<string, string>) => readContext(new App({ context }));
+
+  test('booleans are true or false only; feature flags and looked-up values are the CDK\'s and are not read', () => {
+    expect(read({ spot: 'false', compute: 'gpu', '@aws-cdk/aws-ecs:someFlag': 'true', 'availability-zones:account=1:region=r': '[]' }))
+      .toEqual({ context: { spot: false, compute: 'gpu' }, problems: [] });
+    expect(read({ plainHttp: 'TRUE' }).problems).toEqual(["'-c plainHttp' must be true or false, got 'TRUE'"]);
+  });
+
+  test('every problem is reported in one pass', () => {
+    expect(read({ modelpath: 'x', modelPath: 'a', modelUri: 's3://b/k', modelKmsKeyArn: 'arn:aws:kms:eu-west-1:1:key/k', rollout: 'shadow' }).problems).toEqual([
+      expect.stringMatching(/^unknown '-c modelpath': did you mean '-c modelPath'\?/),
+      "give either '-c modelPath=...' or '-c modelUri=...', not both",
+      "'-c rollout' must be one of rolling, canary, linear, blueGreen, got 'shadow'",
+    ]);
+    expect(read({ modelKmsKeyArn: 'arn:aws:kms:eu-west-1:1:key/k' }).problems).toEqual(["'-c modelKmsKeyArn' is the key of a bucket's model: it needs '-c modelUri=s3://...'"]);
+  });
 });
