@@ -3,8 +3,14 @@
  * the CDK CLI); container suites build and run the real images with a Docker engine.
  */
 const tsJest = { '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'tsconfig.dev.json' }] };
+/**
+ * No test leans on jest's 5 s default: synthesizing an app takes seconds, and several times that
+ * on a busy machine. A test that needs longer (starting servers, building images) says so itself.
+ */
+const testTimeout = 60_000;
 
 module.exports = {
+  testTimeout,
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
   projects: [
     { displayName: 'unit', testEnvironment: 'node', roots: ['<rootDir>/test/unit'], testMatch: ['**/*.test.ts'], transform: tsJest },

@@ -49,8 +49,9 @@ export function modelFilesProblem(files: readonly string[], image: string, model
   const format = formatOf(chosen);
   if (!format) return `serves '${chosen}' (MODEL_FILE), which is not a model file the server reads (${known})`;
   if (!format.images.includes(image)) {
-    return `serves '${chosen}', ${format.name}, which only the ${format.images.join(' or ')} image serves: ` +
-      (format.images.includes('gpu') ? 'use GpuModelService (the GPU image)' : `use the ${format.images[0]} image`);
+    const servers = format.images.map((i) => i.toUpperCase()).join(' or ');
+    return `serves '${chosen}', ${format.name}, which only the ${servers} model server serves, not the ${image.toUpperCase()} one: ` +
+      (format.images.includes('gpu') ? 'use GpuModelService' : `use ServingImage.fromModelServer({ gpu: ${format.images[0] === 'gpu'} })`);
   }
   return undefined;
 }

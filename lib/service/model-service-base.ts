@@ -243,7 +243,7 @@ export abstract class ModelServiceBase extends Construct {
     // MODEL_FILE is relative to the model directory, or an absolute path inside it.
     const modelFile = this.props.environment?.MODEL_FILE?.replace(new RegExp(`^${ModelContainerContract.MODEL_MOUNT_PATH}/`), '');
     const modelProblem = image.modelServer && model.files && modelFilesProblem(model.files, image.modelServer, modelFile);
-    if (modelProblem) throw new InvalidPropError(this, 'model', `${modelProblem} (the ${image.modelServer.toUpperCase()} model server)`);
+    if (modelProblem) throw new InvalidPropError(this, 'model', modelProblem);
     return addModelContainers(taskDefinition, {
       model,
       modelVersion: this.props.modelVersion ?? image.modelVersion ?? model.modelVersion ?? 'unversioned',

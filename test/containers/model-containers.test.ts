@@ -128,11 +128,13 @@ test('a checksum mismatch: the fetcher refuses the model and leaves nothing behi
   expect(await run.volumeListing()).toBe('');
 }, 120_000);
 
-test('the CPU image has no PyTorch: a TorchScript model stops it at start, with a message that names the GPU image', async () => {
+test('the CPU image has no PyTorch: synth refuses a TorchScript model it knows of, and one it cannot see stops the server at start, naming the GPU image', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'torch-'));
   trainTorchModels(dir);
   await s3.put(BUCKET, 'torch/petal.pt', await fs.readFile(path.join(dir, 'regressor', 'petal.pt')));
-  const run = await TaskRun.create(modelTask(`s3://${BUCKET}/torch/petal.pt`));
+  expect(() => modelTask(`s3://${BUCKET}/torch/petal.pt`)).toThrow(/invalid 'model': serves 'petal.pt', a TorchScript model, which only the GPU model server serves/);
+  // A prefix's files are known only once the task downloads them: the server judges them then.
+  const run = await TaskRun.create(modelTask(`s3://${BUCKET}/torch/`));
   expect((await run.fetch(s3)).code).toBe(0);
   const { exitCode, logs } = await run.serveUntilExit(IMAGES.server);
   expect(exitCode).not.toBe(0);

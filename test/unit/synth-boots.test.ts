@@ -39,14 +39,14 @@ function modelDir(files: Record<string, string>): string {
 describe('model files known at synth are judged by the formats the image serves', () => {
   test.each<[string, () => ModelSource, RegExp]>([
     ['an ONNX object', () => ModelSource.fromS3Uri('s3://models/resnet.onnx'),
-      /^Test\/Model: invalid 'model': is 'resnet.onnx', which is not a model file the server reads \(\.joblib, \.pkl, \.pickle, \.pt, \.torchscript\) \(the CPU model server\)$/],
+      /^Test\/Model: invalid 'model': is 'resnet.onnx', which is not a model file the server reads \(\.joblib, \.pkl, \.pickle, \.pt, \.torchscript\)$/],
     ['a .bin asset', () => ModelSource.fromAsset(path.join(modelDir({ 'weights.bin': 'x' }), 'weights.bin')), /invalid 'model': is 'weights.bin', which is not a model file/],
     ['a directory without a model file', () => ModelSource.fromAsset(modelDir({ 'labels.json': '[]', 'README.md': 'x' })),
       /invalid 'model': has no model file the server reads \(.*\) among its 2 files/],
     ['a directory with two model files', () => ModelSource.fromAsset(modelDir({ 'a.joblib': 'x', 'old/b.joblib': 'y' })),
       /invalid 'model': has 2 model files \(a\.joblib, old\/b\.joblib\): set environment\.MODEL_FILE to the one to serve/],
     ['a TorchScript model on the CPU image', () => ModelSource.fromS3Uri('s3://models/vision.pt'),
-      /invalid 'model': serves 'vision.pt', a TorchScript model, which only the gpu image serves: use GpuModelService/],
+      /invalid 'model': serves 'vision.pt', a TorchScript model, which only the GPU model server serves, not the CPU one: use GpuModelService$/],
     ['a prefix whose manifest names no model file', () => ModelSource.fromS3Uri('s3://models/team/', { manifest: { 'notes.txt': 'a'.repeat(64) } }),
       /invalid 'model': is 'notes.txt', which is not a model file/],
   ])('%s fails synth', (_name, source, message) => {
