@@ -26,8 +26,10 @@ export class ModelContainerContract {
   /** The CloudWatch namespace of the server's Embedded Metric Format metrics. */
   public static readonly METRICS_NAMESPACE = 'CdkModelServing';
   /**
-   * What the containers log when a task cannot start serving: the fetcher's one error line, the
-   * server's failure to load the model. A metric filter counts them for the start-failure alarm.
+   * What the containers' human-readable lines say when a task cannot start serving: the
+   * fetcher's one error line, the server's failure to load the model. Beside each, the container
+   * writes a JSON line whose `event` is `model_start_failed`, which the start-failure alarm's
+   * metric filter counts: a client can put these words in the access log, never that field.
    */
   public static readonly START_FAILURE_MARKERS = ['model-fetcher: error:', 'model failed to load'];
 }
@@ -42,6 +44,8 @@ interface ServerRules {
   readonly urlPath: { readonly pattern: string; readonly means: string };
   /** Routes the server answers itself, which the health route may not take. */
   readonly reservedRoutes: readonly string[];
+  /** The JSON line's field and value with which the fetcher and the server report that a task cannot start. */
+  readonly startFailure: { readonly field: string; readonly value: string };
 }
 
 export const SERVER_RULES: ServerRules = JSON.parse(fs.readFileSync(path.join(MODEL_SERVER_DIR, 'model_server', 'contract.json'), 'utf8'));

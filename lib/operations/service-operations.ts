@@ -5,7 +5,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ModelContainerContract } from '../container-contract';
+import { ModelContainerContract, SERVER_RULES } from '../container-contract';
 import { GoldenRequestHook } from '../rollout/golden-request-hook';
 import { GoldenRequests } from '../rollout/golden-requests';
 import type { ModelServiceBase } from '../service/model-service-base';
@@ -121,7 +121,9 @@ export function startFailuresFilter(owner: Construct, logGroup: logs.ILogGroup, 
   const existing = owner.node.tryFindChild('ModelStartFailures') as logs.MetricFilter | undefined;
   return existing ?? new logs.MetricFilter(owner, 'ModelStartFailures', {
     logGroup,
-    filterPattern: logs.FilterPattern.anyTerm(...ModelContainerContract.START_FAILURE_MARKERS),
+    // A JSON field only the fetcher and the server write: text a client sends (a path, a
+    // User-Agent) reaches the access log as the value of the server's own fields, never as this one.
+    filterPattern: logs.FilterPattern.stringValue(`$.${SERVER_RULES.startFailure.field}`, '=', SERVER_RULES.startFailure.value),
     metricNamespace: ModelContainerContract.METRICS_NAMESPACE,
     metricName: `ModelStartFailures-${serviceName}`,
     metricValue: '1',

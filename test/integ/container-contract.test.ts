@@ -12,6 +12,7 @@ import { MODEL_FETCHER_DIR, MODEL_SERVER_DIR, SAMPLE_MODEL_DIR } from '../../lib
 import { FETCHER_ENV, ModelContainerContract, SERVER_ENV } from '../../lib/container-contract';
 import { MODEL_FETCHER_BUNDLE } from '../../lib/functions/bundles';
 import { freePort, requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
+import { filterMatches } from '../helpers/filter-pattern';
 import { containers, envOf } from '../helpers/stack';
 
 /**
@@ -132,6 +133,9 @@ test('a task that cannot start logs the markers the start-failure alarm counts: 
   });
   expect(fetcher.status).not.toBe(0);
   expect(fetcher.stderr).toContain(fetcherMarker);
+  // Beside each human line, the structured line the alarm's filter counts, as synth wrote the filter.
+  const pattern = startFailuresPattern();
+  expect(fetcher.stdout.split('\n').filter((l) => filterMatches(pattern, l))).toEqual([expect.stringContaining('"container":"model-fetcher"')]);
   requireServerPython();
   const modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'contract-'));
   fs.writeFileSync(path.join(modelDir, 'model.joblib'), 'not a pickle');
@@ -141,7 +145,15 @@ test('a task that cannot start logs the markers the start-failure alarm counts: 
   });
   expect(server.status).not.toBe(0);
   expect(server.stdout + server.stderr).toContain(serverMarker);
+  expect(server.stdout.split('\n').filter((l) => filterMatches(pattern, l))).toEqual([expect.stringContaining('"container":"server"')]);
 }, 90_000);
+
+/** The start-failure metric filter's pattern, as synth writes it. */
+function startFailuresPattern(): string {
+  const stack = new Stack(new App(), 'T', { env: { account: '123456789012', region: 'eu-west-1' } });
+  new FargateModelService(stack, 'M', { model: ModelSource.fromS3Uri('s3://team-models/m.joblib') });
+  return Object.values<any>(Template.fromStack(stack).findResources('AWS::Logs::MetricFilter'))[0].Properties.FilterPattern;
+}
 
 test('nothing in the server reads the environment outside its settings (but the variables it sets for itself)', () => {
   const pkg = path.join(SERVER_DIR, 'model_server');

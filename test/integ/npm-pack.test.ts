@@ -57,6 +57,8 @@ test('the tarball holds what a consumer needs and nothing else', () => {
     'assets/model-fetcher/Dockerfile', 'assets/model-fetcher/dist/fetcher.js',
     'assets/functions/dist/golden-requests/index.js', 'assets/functions/dist/release-instances/index.js',
     'assets/sample-model/iris.joblib', 'assets/sample-model/golden.jsonl',
+    // The licenses of the packages bundled into the fetcher, the functions and the CLI.
+    'assets/model-fetcher/dist/fetcher.js.LEGAL.txt', 'assets/functions/dist/golden-requests/index.js.LEGAL.txt', 'cli/dist/main.js.LEGAL.txt',
   ]) expect(files).toContain(needed);
   // The runtime dependencies are the peer dependencies alone: the CLI and the functions are bundled.
   expect(MANIFEST.dependencies ?? {}).toEqual({});

@@ -9,8 +9,9 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { FargateModelService, FargateModelServiceProps, GoldenRequests, GpuModelService, ModelSource, Rollout, ServingImage } from '../../lib';
+import { FargateModelService, FargateModelServiceProps, GoldenRequests, GpuModelService, ModelContainerContract, ModelSource, Rollout, ServingImage } from '../../lib';
 import { SAMPLE_GOLDEN_FILE, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { filterMatches } from '../helpers/filter-pattern';
 import { newStack, synthWithNag } from '../helpers/stack';
 
 /**
@@ -185,5 +186,29 @@ describe('the library\'s functions run the newest Node.js runtime the app\'s aws
     } finally {
       lambda.Runtime.ALL.splice(lambda.Runtime.ALL.indexOf(newer), 1);
     }
+  });
+});
+
+describe('the start-failure alarm counts what only the fetcher and the server write', () => {
+  function startFailuresPattern(): string {
+    const stack = newStack();
+    new FargateModelService(stack, 'Model', { model: ModelSource.fromS3Uri('s3://models/iris.joblib'), fetcherImage: FETCHER });
+    const filters = Object.values<any>(Template.fromStack(stack).findResources('AWS::Logs::MetricFilter'));
+    expect(filters).toHaveLength(1);
+    return filters[0].Properties.FilterPattern;
+  }
+
+  test('an access-log line a client filled with both markers does not match; the containers\' own lines do', () => {
+    const pattern = startFailuresPattern();
+    const spoofed = JSON.stringify({
+      time: '2026-12-07T10:00:00+0000', remote: '10.0.1.7', forwarded_for: 'model-fetcher: error: x', method: 'GET',
+      path: '/health?model-fetcher: error:', status: 200, bytes: 40, duration_ms: 0.4,
+      user_agent: 'model failed to load {"event":"model_start_failed"}', model_version: 'v1',
+    });
+    expect(filterMatches(pattern, spoofed)).toBe(false);
+    // The markers the old unstructured filter counted are in that line: it would have fired.
+    expect(filterMatches(ModelContainerContract.START_FAILURE_MARKERS.map((m) => `?"${m}"`).join(' '), spoofed)).toBe(true);
+    expect(filterMatches(pattern, '{"event":"model_start_failed","container":"model-fetcher","reason":"s3://m/k: NoSuchKey"}')).toBe(true);
+    expect(filterMatches(pattern, '{"event":"model_start_failed","container":"server","reason":"model failed to load"}')).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+import contract from '../../model-server/model_server/contract.json';
 import { loadConfig } from './config';
 import { describeCause, FetchError } from './errors';
 import { fetchModel, ObjectError } from './fetch-model';
@@ -51,8 +52,11 @@ async function main(): Promise<number> {
     const where = err instanceof ObjectError ? formatS3Uri(err.bucket, err.key) : uri;
     const cause = describeCause(err instanceof ObjectError ? err.cause : err);
     const message = cause.startsWith('s3://') ? cause : `${where}: ${cause}`;
-    // One line, whatever an error's text holds (keys are escaped where they are formatted).
-    console.error(`model-fetcher: error: ${message.replace(/[\r\n]+/g, ' ')}`);
+    // One line, whatever an error's text holds (keys are escaped where they are formatted); and on
+    // stdout the structured line the start-failure alarm counts (the contract's own field).
+    const line = message.replace(/[\r\n]+/g, ' ');
+    console.error(`model-fetcher: error: ${line}`);
+    console.log(JSON.stringify({ [contract.startFailure.field]: contract.startFailure.value, container: 'model-fetcher', reason: line }));
     return err instanceof FetchError ? err.exitCode : 1;
   }
 }

@@ -13,6 +13,7 @@ from .batching import MicroBatcher, SerialPredictor
 from .loaders import load_model
 from .prediction import LoadedModel
 from .settings import Settings
+from .start_failure import report_start_failure
 
 log = logging.getLogger("model_server")
 
@@ -66,6 +67,7 @@ class ModelState:
         except BaseException as err:  # any failure to load is fatal for serving
             self.error = f"{type(err).__name__}: {err}"
             log.error("model failed to load from %s: %s", self.path, self.error)
+            report_start_failure(f"model failed to load from {self.path}: {self.error}")
             self._settled.set()
             if self._on_failure:
                 self._on_failure(err)
