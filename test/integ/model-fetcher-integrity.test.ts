@@ -248,7 +248,7 @@ describe('signals and leftovers', () => {
       expect((await fs.readdir(modelDir)).some((f) => f.includes('.partial-'))).toBe(true);
       child.child.kill('SIGTERM');
       expect(await child.waitForExit(10_000)).toBe(143);
-      expect(child.output).toMatch(/model-fetcher: error: s3:\/\/models\/big\/model\.bin: stopped by SIGTERM before the model was complete; nothing was left in MODEL_DIR\n$/);
+      expect(child.output).toMatch(/model-fetcher: error: s3:\/\/models\/big\/model\.bin: stopped by SIGTERM before the model was complete; nothing was left in MODEL_DIR\n\{"event":"model_start_failed","container":"model-fetcher",[^\n]*\}\n$/);
       expect(await fs.readdir(modelDir)).toEqual([]);
     } finally {
       await child.stop();

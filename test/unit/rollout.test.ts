@@ -317,7 +317,7 @@ describe('alarms, metrics and the dashboard', () => {
   test('the model start-failure alarm counts the containers\' failure lines', () => {
     const template = synth('fargate');
     const filter = only(template, 'AWS::Logs::MetricFilter');
-    expect(filter.Properties.FilterPattern).toBe('?"model-fetcher: error:" ?"model failed to load"');
+    expect(filter.Properties.FilterPattern).toBe('{ $.event = "model_start_failed" }');
     expect(filter.Properties.MetricTransformations).toEqual([expect.objectContaining({ MetricNamespace: 'CdkModelServing', MetricValue: '1', DefaultValue: 0 })]);
   });
 

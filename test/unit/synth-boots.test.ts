@@ -102,7 +102,7 @@ describe('services on one shared listener', () => {
     // The same listener, imported once in each stack that uses it.
     const imported = new Map<Stack, elbv2.IApplicationListener>();
     const listener = (stack: Stack) => imported.get(stack) ?? imported.set(stack, elbv2.ApplicationListener.fromApplicationListenerAttributes(stack, 'Shared', {
-      listenerArn: ARN, securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-1'),
+      listenerArn: ARN, securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-0123456789abcdef0'),
     })).get(stack)!;
     return { app, listener };
   }
