@@ -10,7 +10,6 @@ import { Construct } from 'constructs';
 import { ModelContainerContract } from '../container-contract';
 import { modelFetcherImage } from '../image/fetcher-image';
 import { ServingImage } from '../image/serving-image';
-import { modelFilesProblem } from '../model/model-formats';
 import { ModelMetrics } from '../operations/model-metrics';
 import { addServiceOperations, ComputeMetrics, startFailuresFilter } from '../operations/service-operations';
 import { Rollout } from '../rollout/rollout';
@@ -22,7 +21,7 @@ import { addModelContainers, ModelContainers } from './model-containers';
 import { ModelEndpoint } from './model-endpoint';
 import { ModelServiceBaseProps, SERVICE_DEFAULTS, ServiceSettings } from './service-props';
 import { addServiceScaling } from './service-scaling';
-import { ComputeLimits, validateServiceProps } from './service-validation';
+import { ComputeLimits, validateServable, validateServiceProps } from './service-validation';
 
 /**
  * The parts of a model service that do not depend on its compute. It reads in the order a
@@ -237,13 +236,7 @@ export abstract class ModelServiceBase extends Construct {
     const { defaultImage, ...containerOptions } = compute;
     const model = this.props.model.bind(this, taskDefinition.taskRole);
     const image = (this.props.image ?? defaultImage ?? ServingImage.fromModelServer()).bind(this);
-    if (image.modelServer === 'gpu' && !compute.gpuCount) {
-      throw new InvalidPropError(this, 'image', 'is the GPU model server (CUDA), which needs GPU capacity: use GpuModelService, or ServingImage.fromModelServer() without gpu');
-    }
-    // MODEL_FILE is relative to the model directory, or an absolute path inside it.
-    const modelFile = this.props.environment?.MODEL_FILE?.replace(new RegExp(`^${ModelContainerContract.MODEL_MOUNT_PATH}/`), '');
-    const modelProblem = image.modelServer && model.files && modelFilesProblem(model.files, image.modelServer, modelFile);
-    if (modelProblem) throw new InvalidPropError(this, 'model', modelProblem);
+    validateServable(this, model, image, compute.gpuCount ?? 0, this.props.environment ?? {});
     return addModelContainers(taskDefinition, {
       model,
       modelVersion: this.props.modelVersion ?? image.modelVersion ?? model.modelVersion ?? 'unversioned',

@@ -1,6 +1,9 @@
 import { Duration, Stack, Token } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 import { healthPathProblem, ModelContainerContract, OWNED_SERVER_ENV } from '../container-contract';
+import { ServingImageConfig } from '../image/serving-image';
+import { modelFilesProblem } from '../model/model-formats';
+import { ModelSourceConfig } from '../model/model-source';
 import { validateAlarmOptions } from '../operations/model-alarms';
 import { Rollout } from '../rollout/rollout';
 import { checkDuration, checkIntRange, InvalidPropError } from '../validation';
@@ -97,4 +100,21 @@ function checkCertificateArn(scope: IConstruct, arn: string): void {
     throw new InvalidPropError(scope, 'certificate',
       `is in ${acm[2]}, but the load balancer is in ${region}: a listener can use only a certificate of its own region; request or import one in ${region}`);
   }
+}
+
+/**
+ * Checks, once the model and the image are bound, that the image can serve the model on this
+ * compute: the GPU model server needs GPUs, and a model whose files synth knows must be one the
+ * built-in server's image reads (by the server's own list of formats).
+ */
+export function validateServable(
+  scope: IConstruct, model: ModelSourceConfig, image: ServingImageConfig, gpuCount: number, environment: Record<string, string>,
+): void {
+  if (image.modelServer === 'gpu' && gpuCount === 0) {
+    throw new InvalidPropError(scope, 'image', 'is the GPU model server (CUDA), which needs GPU capacity: use GpuModelService, or ServingImage.fromModelServer() without gpu');
+  }
+  // MODEL_FILE is relative to the model directory, or an absolute path inside it.
+  const modelFile = environment.MODEL_FILE?.replace(new RegExp(`^${ModelContainerContract.MODEL_MOUNT_PATH}/`), '');
+  const problem = image.modelServer && model.files && modelFilesProblem(model.files, image.modelServer, modelFile);
+  if (problem) throw new InvalidPropError(scope, 'model', problem);
 }
