@@ -2,6 +2,8 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations } from 'a
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as route53targets from 'aws-cdk-lib/aws-route53-targets';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { checkIntRange, InvalidPropError, PropOwner } from '../validation';
@@ -52,6 +54,10 @@ export interface ModelEndpointProps {
   readonly existingListener?: ExistingListenerOptions;
   /** @default - a new encrypted bucket */
   readonly accessLogsBucket?: s3.IBucket;
+  /** The name clients use, with an alias record in `hostedZone`. @default - the load balancer's DNS name */
+  readonly domainName?: string;
+  /** @default - none */
+  readonly hostedZone?: route53.IHostedZone;
   /**
    * Whether a rollout runs new tasks beside the old ones: then there is a second target group,
    * a production rule that weighs the two and a test rule that reaches the new tasks only.
@@ -187,7 +193,14 @@ export class ModelEndpoint extends Construct {
 
     this.loadBalancer = lb;
     this.listener = listener;
-    this.url = `${props.certificate ? 'https' : 'http'}://${lb.loadBalancerDnsName}`;
+    if (props.domainName && props.hostedZone) {
+      new route53.ARecord(this, 'AliasRecord', {
+        zone: props.hostedZone,
+        recordName: props.domainName,
+        target: route53.RecordTarget.fromAlias(new route53targets.LoadBalancerTarget(lb)),
+      });
+    }
+    this.url = `${props.certificate ? 'https' : 'http'}://${props.domainName ?? lb.loadBalancerDnsName}`;
     new CfnOutput(this, 'EndpointUrl', { value: this.url, description: 'Base URL of the model endpoint (POST /predict)' });
   }
 

@@ -97,6 +97,8 @@ export abstract class ModelServiceBase extends Construct {
       certificate: props.certificate,
       existingListener,
       accessLogsBucket: props.accessLogsBucket,
+      domainName: props.domainName,
+      hostedZone: props.hostedZone,
       sideBySide: this.rollout.sideBySide,
     });
     this.targetGroup = this.endpoint.targetGroup;

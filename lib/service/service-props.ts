@@ -3,6 +3,7 @@ import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { ModelContainerContract } from '../container-contract';
 import { ServingImage } from '../image/serving-image';
@@ -71,6 +72,21 @@ export interface ModelServiceBaseProps {
    * @default false
    */
   readonly allowPlainHttp?: boolean;
+
+  /**
+   * The name clients use for a new load balancer, such as `iris.ml.example.com`: an alias record
+   * in `hostedZone` points it at the load balancer, and `endpointUrl` (the `EndpointUrl` output)
+   * uses it, so that it matches the certificate. Needs `hostedZone`.
+   * @default - clients use the load balancer's own DNS name
+   */
+  readonly domainName?: string;
+
+  /**
+   * The Route 53 hosted zone `domainName` is in (`route53.HostedZone.fromLookup(...)`, or one of
+   * the app's own).
+   * @default - none; required with `domainName`
+   */
+  readonly hostedZone?: route53.IHostedZone;
 
   /**
    * Attach to an existing load balancer's listener instead of creating a load balancer.

@@ -75,6 +75,17 @@ export function validateServiceProps(
       'set internetFacing: false (reachable from the VPC only), or opt in to plain HTTP with allowPlainHttp: true');
   }
   if (props.certificate) checkCertificateArn(scope, props.certificate.certificateArn);
+  if ((props.domainName === undefined) !== (props.hostedZone === undefined)) {
+    throw new InvalidPropError(scope, props.domainName ? 'hostedZone' : 'domainName',
+      'goes with the other: give domainName (the name clients use) and hostedZone (the Route 53 zone it is in) together');
+  }
+  if (props.domainName && props.existingListener) {
+    throw new InvalidPropError(scope, 'domainName', 'names a new load balancer, but existingListener uses one of yours: point your name at it there');
+  }
+  const zone = props.hostedZone && !Token.isUnresolved(props.hostedZone.zoneName) ? props.hostedZone.zoneName.replace(/\.$/, '') : undefined;
+  if (props.domainName && !Token.isUnresolved(props.domainName) && zone && props.domainName !== zone && !props.domainName.endsWith(`.${zone}`)) {
+    throw new InvalidPropError(scope, 'domainName', `('${props.domainName}') is not in the hosted zone ${zone}: give a name that ends in .${zone}`);
+  }
   if (props.cluster && props.vpc) {
     throw new InvalidPropError(scope, 'vpc', 'is taken from the cluster when cluster is given; pass one of them');
   }

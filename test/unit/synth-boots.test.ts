@@ -2,12 +2,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { FargateModelService, FargateModelServiceProps, GoldenRequests, GpuModelService, ModelContainerContract, ModelSource, Rollout, ServingImage } from '../../lib';
 import { SAMPLE_GOLDEN_FILE, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
@@ -210,5 +211,31 @@ describe('the start-failure alarm counts what only the fetcher and the server wr
     expect(filterMatches(ModelContainerContract.START_FAILURE_MARKERS.map((m) => `?"${m}"`).join(' '), spoofed)).toBe(true);
     expect(filterMatches(pattern, '{"event":"model_start_failed","container":"model-fetcher","reason":"s3://m/k: NoSuchKey"}')).toBe(true);
     expect(filterMatches(pattern, '{"event":"model_start_failed","container":"server","reason":"model failed to load"}')).toBe(true);
+  });
+});
+
+describe('HTTPS a client can reach: domainName and hostedZone', () => {
+  const zoneOf = (stack: Stack) => route53.HostedZone.fromHostedZoneAttributes(stack, 'Zone', { hostedZoneId: 'Z0123456789ABC', zoneName: 'ml.example.com' });
+  const certificateOf = (stack: Stack) => acm.Certificate.fromCertificateArn(stack, 'Cert', 'arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab');
+
+  test('an alias record points the name at the load balancer, and EndpointUrl uses the name the certificate matches', () => {
+    const stack = newStack();
+    fargate((s) => ({ domainName: 'iris.ml.example.com', hostedZone: zoneOf(s), certificate: certificateOf(s) }), stack)();
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Route53::RecordSet', {
+      Name: 'iris.ml.example.com.', Type: 'A', HostedZoneId: 'Z0123456789ABC',
+      AliasTarget: Match.objectLike({ DNSName: Match.anyValue() }),
+    });
+    const outputs = Object.values<any>(template.findOutputs('*'));
+    expect(outputs.map((o) => o.Value)).toContain('https://iris.ml.example.com');
+  });
+
+  test.each<[string, (stack: Stack) => Partial<FargateModelServiceProps>, string]>([
+    ['a name without a zone', () => ({ domainName: 'iris.ml.example.com' }), "Test/Model: invalid 'hostedZone': goes with the other"],
+    ['a zone without a name', (s) => ({ hostedZone: zoneOf(s) }), "Test/Model: invalid 'domainName': goes with the other"],
+    ['a name outside the zone', (s) => ({ domainName: 'iris.example.org', hostedZone: zoneOf(s) }),
+      "Test/Model: invalid 'domainName': ('iris.example.org') is not in the hosted zone ml.example.com"],
+  ])('%s fails synth', (_name, props, message) => {
+    expect(fargate(props)).toThrow(message);
   });
 });
