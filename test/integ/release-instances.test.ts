@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { respond } from '../../assets/functions/src/cfn-response';
 import { EmulatedAutoScaling } from '../helpers/emulated-autoscaling';
 import { invokeAsLambda } from '../helpers/lambda';
 
@@ -74,4 +75,14 @@ test('an API error is reported to CloudFormation as FAILED with the reason, neve
   const { response } = await invoke('Delete', 'gpu-asg');
   expect(response).toMatchObject({ Status: 'FAILED', PhysicalResourceId: 'gpu-asg' });
   expect(response.Reason).toMatch(/^could not lift scale-in protection from the instances of gpu-asg: Throttling: Rate exceeded/);
+});
+
+test('the result goes to HTTPS response URLs only (plain HTTP on loopback alone, where the tests stand in for CloudFormation)', async () => {
+  const event = {
+    RequestType: 'Delete' as const, StackId: 'arn:aws:cloudformation:eu-west-1:123456789012:stack/S/1', RequestId: 'r', LogicalResourceId: 'L',
+    ResourceProperties: {},
+  };
+  for (const url of ['http://example.com/response', 'http://10.0.0.5/response', 'ftp://example.com/response']) {
+    await expect(respond({ ...event, ResponseURL: url }, 'SUCCESS', 'id')).rejects.toThrow(/^refusing to send the result to .*: CloudFormation's response URLs are HTTPS$/);
+  }
 });

@@ -1,6 +1,8 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
 /** What CloudFormation sends a custom resource's function. */
 export interface CustomResourceEvent {
   readonly RequestType: 'Create' | 'Update' | 'Delete';
@@ -26,6 +28,11 @@ export function respond(event: CustomResourceEvent, status: 'SUCCESS' | 'FAILED'
     LogicalResourceId: event.LogicalResourceId,
   });
   const url = new URL(event.ResponseURL);
+  // CloudFormation's response URLs are presigned HTTPS URLs of S3. Plain HTTP is accepted only on
+  // this machine's loopback, where the tests stand in for CloudFormation.
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
+    return Promise.reject(new Error(`refusing to send the result to ${url.protocol}//${url.host}: CloudFormation's response URLs are HTTPS`));
+  }
   const client = url.protocol === 'http:' ? http : https;
   return new Promise((resolve, reject) => {
     const req = client.request(url, { method: 'PUT', headers: { 'content-type': '', 'content-length': Buffer.byteLength(body) }, timeout: 30_000 }, (res) => {
