@@ -3,6 +3,9 @@ import { parseArgs } from 'node:util';
 import { CliError, oneLine, UsageError } from './errors';
 import { positiveSeconds } from './options';
 
+/** The most features a default payload (two rows of zeros) is made for. */
+const MAX_DEFAULT_FEATURES = 100_000;
+
 export const SMOKE_USAGE = `Usage:
   cdk-model-serving smoke --url URL [options]
   cdk-model-serving smoke --outputs-file cdk-outputs.json [--stack NAME] [--output-key KEY] [options]
@@ -53,6 +56,11 @@ export async function smoke(argv: string[]): Promise<number> {
     const width = health?.n_features;
     if (!Number.isInteger(width) || width < 1) {
       throw new CliError(`${values['health-path']} does not say how many features the model takes (n_features): give --payload '{"instances": [[...]]}'`);
+    }
+    // The endpoint's word decides how much memory this takes: bounded, beyond any tabular model.
+    if (width > MAX_DEFAULT_FEATURES) {
+      throw new CliError(`${values['health-path']} says the model takes ${width} features, more than the ${MAX_DEFAULT_FEATURES} a default payload is made for: ` +
+        'give --payload \'{"instances": [[...]]}\'');
     }
     request = { instances: [Array(width).fill(0), Array(width).fill(0)] };
   }

@@ -112,12 +112,13 @@ test('nothing listening: it fails within its bound, naming the connection error'
 
 describe('answers in the wrong shape', () => {
   let answer: { status: number; body: string };
+  let features = 4;
   let server: http.Server;
   let url: string;
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
-      if (req.url === '/health') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","n_features":4}');
+      if (req.url === '/health') return void res.writeHead(200, { 'content-type': 'application/json' }).end(`{"status":"ok","n_features":${features}}`);
       req.resume().on('end', () => res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -142,6 +143,17 @@ describe('answers in the wrong shape', () => {
     const result = await smoke('--url', url);
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n').pop()).toContain(message);
+  });
+
+  test('a /health that claims a huge feature count gets no payload built for it: one line asks for --payload', async () => {
+    features = 1e12;
+    try {
+      const result = await smoke('--url', url);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n').pop()).toMatch(/says the model takes 1000000000000 features, more than the 100000 a default payload is made for: give --payload/);
+    } finally {
+      features = 4;
+    }
   });
 });
 
