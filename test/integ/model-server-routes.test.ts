@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -146,3 +147,26 @@ test('a client that keeps sending past MAX_DRAIN_BYTES is cut off, and the serve
     await server.stop();
   }
 }, 120_000);
+
+test('a websocket upgrade is an ordinary request, answered 4xx whatever websocket library is importable, and the server keeps serving', async () => {
+  const server = await ModelServerProcess.start({ MODEL_DIR: modelDir });
+  try {
+    await server.waitForHealth();
+    const { port } = new URL(server.url);
+    const status = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(
+        'GET /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'));
+      socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')));
+      socket.once('data', (chunk) => {
+        resolve(chunk.toString('latin1').split('\r\n')[0]);
+        socket.destroy();
+      });
+      socket.once('error', reject);
+    });
+    expect(status).toMatch(/^HTTP\/1\.1 4\d\d /);
+    expect((await http(`${server.url}/health`)).status).toBe(200);
+  } finally {
+    await server.stop();
+  }
+}, 60_000);

@@ -45,8 +45,12 @@ class ModelApp:
         self.metrics_routes: Dict[str, Tuple[str, str, Handler]] = {"/metrics": ("GET", "/metrics", self.prometheus_metrics)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # Not served: closing before the handshake makes the server answer 403.
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
-            return  # lifespan is off; websockets are not served
+            return  # lifespan is off
         started = time.perf_counter()
         path = scope["path"]
         method = scope["method"]

@@ -51,6 +51,9 @@ class ModelServerWorker(Worker):
             http=deadline_protocol(settings.request_timeout),
             loop="none",  # the worker made the uvloop loop itself
             lifespan="off",
+            # No websocket routes: an upgrade request is an ordinary HTTP request, answered 4xx,
+            # whatever websocket library happens to be importable.
+            ws="none",
             log_config=None,
             access_log=False,  # the app writes its own JSON access log
             proxy_headers=False,
