@@ -1,4 +1,4 @@
-import { Annotations, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { FETCHER_ENV, ModelContainerContract, SERVER_ENV } from '../container-contract';
@@ -11,7 +11,20 @@ const SCRATCH_MOUNT_PATH = '/tmp';
 const MODEL_VOLUME_NAME = 'model';
 const SCRATCH_VOLUME_NAME = 'scratch';
 /** Environment variable names that hold secrets by convention. */
-const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL/i;
+const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|(^|_)(PASS|PWD|AUTH|DSN|CONN|CONNECTION_STRING)(_|$)/i;
+/** Values that hold a secret whatever their name: a URL with a password, an AWS access key id, a private key. */
+const SECRET_VALUES: Array<[RegExp, string]> = [
+  [/^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:[^/\s@]+@/i, 'a URL with a password'],
+  [/\b(AKIA|ASIA)[0-9A-Z]{16}\b/, 'an AWS access key id'],
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'a private key'],
+];
+
+/** Why `name=value` looks like a secret, or undefined. */
+function secretLike(name: string, value: string): string | undefined {
+  if (SECRET_NAME.test(name)) return 'its name looks like a secret\'s';
+  if (Token.isUnresolved(value)) return undefined;
+  return SECRET_VALUES.find(([pattern]) => pattern.test(value))?.[1].replace(/^/, 'its value holds ');
+}
 
 export interface ModelContainersOptions {
   readonly model: ModelSourceConfig;
@@ -130,17 +143,18 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
   );
   server.addContainerDependencies({ container: fetcher, condition: ecs.ContainerDependencyCondition.SUCCESS });
 
-  // The library's own variables are non-secret configuration. A user's variable whose name looks
-  // like a secret's is warned about, and the finding stays for cdk-nag to report.
-  const secretLike = Object.keys(options.environment).filter((name) => SECRET_NAME.test(name));
-  for (const name of secretLike) {
+  // The library's own variables are non-secret configuration. A user's variable whose name or
+  // value looks like a secret's is warned about, and the finding stays for cdk-nag to report.
+  const flagged = Object.entries(options.environment).map(([name, value]) => [name, secretLike(name, value)] as const).filter(([, why]) => why);
+  for (const [name, why] of flagged) {
     Annotations.of(taskDefinition).addWarningV2('cdk-model-serving:secretInEnvironment',
-      `environment variable ${name} looks like a secret, and the task definition shows it in plain text: pass it in 'secrets' (ecs.Secret.fromSecretsManager or fromSsmParameter) instead`);
+      `environment variable ${name} looks like a secret (${why}), and the task definition shows it in plain text: ` +
+      "pass it in 'secrets' (ecs.Secret.fromSecretsManager or fromSsmParameter) instead");
   }
-  if (secretLike.length === 0) {
+  if (flagged.length === 0) {
     Validations.of(taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
-      reason: 'The environment holds non-secret configuration only (model URI and checksum, port, paths, worker counts, and variables whose names do not look like secrets); secrets go in `secrets`, which ECS reads from Secrets Manager or SSM.',
+      reason: 'The environment holds non-secret configuration only (model URI and checksum, port, paths, worker counts, and variables whose names and values do not look like secrets); secrets go in `secrets`, which ECS reads from Secrets Manager or SSM.',
     });
   }
   Validations.of(taskDefinition.obtainExecutionRole()).acknowledge({

@@ -118,8 +118,9 @@ export interface ModelServiceBaseProps {
 
   /**
    * Extra environment variables for the server container: non-secret configuration only, as the
-   * task definition shows them in plain text. A name that looks like a secret's (`API_KEY`,
-   * `DB_PASSWORD`, `..._TOKEN`) gets a synth warning, and cdk-nag's AwsSolutions-ECS2 reports it.
+   * task definition shows them in plain text. A name or a value that looks like a secret's
+   * (`API_KEY`, `DB_PASS`, `..._TOKEN`, a URL with a password, an access key id) gets a synth
+   * warning, and cdk-nag's AwsSolutions-ECS2 reports it.
    * The variables the construct sets itself (`PORT`, `METRICS_PORT`, `MODEL_DIR`, `WORKERS`,
    * `GPU_COUNT`, `GRACEFUL_TIMEOUT`, `HEALTH_PATH`, `ROUTE_PREFIX`, `MODEL_VERSION`,
    * `SERVICE_NAME`, `EMF_NAMESPACE`) are refused at synth, naming the prop to set instead.

@@ -391,7 +391,20 @@ describe('secrets', () => {
 
   test('a secret-looking name in environment is warned about, and cdk-nag reports it (AwsSolutions-ECS2)', () => {
     const { findings, warnings } = nagged(() => ({ environment: { LOG_LEVEL: 'debug', API_KEY: 'sk-live-123' } }));
-    expect(warnings).toEqual([expect.stringContaining("environment variable API_KEY looks like a secret, and the task definition shows it in plain text: pass it in 'secrets'")]);
+    expect(warnings).toEqual([expect.stringContaining("environment variable API_KEY looks like a secret (its name looks like a secret's), and the task definition shows it in plain text: pass it in 'secrets'")]);
+    expect(findings).toContain('AwsSolutions-ECS2');
+  });
+
+  test.each([
+    ['DATABASE_URL', 'postgres://svc:hunter2@db/app', 'its value holds a URL with a password'],
+    ['DB_PASS', 'hunter2', "its name looks like a secret's"],
+    ['SENTRY_DSN', 'https://abc@o1.ingest.example.com/2', "its name looks like a secret's"],
+    ['UPSTREAM', 'AKIAIOSFODNN7EXAMPLE', 'its value holds an AWS access key id'],
+    ['SIGNING', '-----BEGIN RSA PRIVATE KEY-----\nMIIE...', 'its value holds a private key'],
+  ])('%s=%p is warned about (%s), and cdk-nag reports it', (name, value, why) => {
+    expect(nagged(() => ({ environment: { BYPASS_CACHE: 'true', AUTHOR: 'ml-team', CONNECT_TIMEOUT: '5', HOMEPAGE: 'https://example.com/a@b' } })).warnings).toEqual([]);
+    const { findings, warnings } = nagged(() => ({ environment: { [name]: value } }));
+    expect(warnings).toEqual([expect.stringContaining(`environment variable ${name} looks like a secret (${why})`)]);
     expect(findings).toContain('AwsSolutions-ECS2');
   });
 
