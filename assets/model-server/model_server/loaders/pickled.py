@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..prediction import LoadedModel, Prediction
+from ..prediction import LoadedModel, ModelInputError, Prediction
 from ..settings import Settings
 from . import register
 
@@ -90,6 +90,41 @@ def _library_of(model: Any) -> Dict[str, str]:
     return {root: str(getattr(__import__(root), "__version__", "unknown"))}
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _computes_in_float32(model: Any) -> bool:
+    """Trees and tree ensembles take their input as float32, whatever it was: a finite value
+    beyond float32's range becomes infinity inside them."""
+    from sklearn.ensemble import BaseEnsemble
+    from sklearn.tree import BaseDecisionTree
+
+    if isinstance(model, BaseDecisionTree):
+        return True
+    first = np.ravel(getattr(model, "estimators_", [None]))[:1]
+    return isinstance(model, BaseEnsemble) and len(first) == 1 and isinstance(first[0], BaseDecisionTree)
+
+
+def _refusing_bad_input(model: Any, predict: Callable[[np.ndarray], Prediction]) -> Callable[[np.ndarray], Prediction]:
+    """`predict`, answering input the model cannot take with a ModelInputError (a 400), never a
+    500: a value beyond the float32 range a tree model computes in, and any ValueError the
+    model's own input validation raises (scikit-learn's check_array and its kin)."""
+    float32 = _computes_in_float32(model)
+
+    def checked(rows: np.ndarray) -> Prediction:
+        if float32 and rows.size and float(np.max(np.abs(rows))) > _FLOAT32_MAX:
+            raise ModelInputError(
+                f"a feature is beyond ±{_FLOAT32_MAX:.4g}, the float32 range this {type(model).__name__} computes in")
+        try:
+            return predict(rows)
+        except ValueError as err:
+            if isinstance(err, ModelInputError):
+                raise
+            raise ModelInputError(f"the model rejected the input: {str(err).splitlines()[0][:200]}") from None
+
+    return checked
+
+
 @register("pickled")
 def load(path: str, settings: Settings) -> LoadedModel:
     import joblib
@@ -130,7 +165,7 @@ def load(path: str, settings: Settings) -> LoadedModel:
     return LoadedModel(
         path=path,
         loader="joblib",
-        predict=predict,
+        predict=_refusing_bad_input(model, predict),
         n_features=int(n_features) if n_features is not None else None,
         info={
             "type": type(model).__name__,
