@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { BundledFunction } from '../functions/bundled-function';
 import { BUNDLES } from '../functions/bundles';
 import { TEST_HEADER } from '../service/model-endpoint';
+import { ecsPrincipalOf } from './ecs-principal';
 import { GoldenRequests } from './golden-requests';
 
 export interface GoldenRequestHookProps {
@@ -75,7 +76,7 @@ export class GoldenRequestHook extends Construct {
     });
 
     const invoker = new iam.Role(this, 'InvokeRole', {
-      assumedBy: new iam.ServicePrincipal('ecs.amazonaws.com'),
+      assumedBy: ecsPrincipalOf(this),
       description: 'Lets ECS invoke the golden-request hook during deployments',
     });
     invoker.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.function.functionArn] }));

@@ -3,6 +3,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { ecsPrincipalOf } from './ecs-principal';
 
 export interface SideBySideTargetProps {
   readonly listener: elbv2.IApplicationListener;
@@ -10,6 +11,8 @@ export interface SideBySideTargetProps {
   readonly alternateTargetGroup: elbv2.IApplicationTargetGroup;
   readonly productionRule: elbv2.ApplicationListenerRule;
   readonly testRule: elbv2.ApplicationListenerRule;
+  /** Whether the listener is this service's own (a new load balancer), not a shared one. */
+  readonly ownsListener: boolean;
 }
 
 /**
@@ -29,7 +32,7 @@ export class SideBySideTarget extends Construct {
     super(scope, id);
     this.rules = [props.productionRule, props.testRule].map((r) => r.node.defaultChild as CfnResource);
     this.role = new iam.Role(this, 'LoadBalancerRole', {
-      assumedBy: new iam.ServicePrincipal('ecs.amazonaws.com'),
+      assumedBy: ecsPrincipalOf(this),
       description: 'Lets ECS shift traffic between the model service\'s two target groups during rollouts',
     });
     this.role.addToPrincipalPolicy(new iam.PolicyStatement({
@@ -43,10 +46,12 @@ export class SideBySideTarget extends Construct {
       actions: ['elasticloadbalancing:RegisterTargets', 'elasticloadbalancing:DeregisterTargets'],
       resources: [props.targetGroup.targetGroupArn, props.alternateTargetGroup.targetGroupArn],
     }));
+    // ECS shifts traffic on the two rules. Only a listener this service owns may be modified too;
+    // a shared one (`existingListener`) is the platform's, and its other rules are other services'.
     this.role.addToPrincipalPolicy(new iam.PolicyStatement({
       sid: 'ShiftTraffic',
-      actions: ['elasticloadbalancing:ModifyListener', 'elasticloadbalancing:ModifyRule'],
-      resources: [props.listener.listenerArn, props.productionRule.listenerRuleArn, props.testRule.listenerRuleArn],
+      actions: props.ownsListener ? ['elasticloadbalancing:ModifyListener', 'elasticloadbalancing:ModifyRule'] : ['elasticloadbalancing:ModifyRule'],
+      resources: [...(props.ownsListener ? [props.listener.listenerArn] : []), props.productionRule.listenerRuleArn, props.testRule.listenerRuleArn],
     }));
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -294,6 +294,7 @@ export abstract class ModelServiceBase extends Construct {
       alternateTargetGroup: endpoint.alternateTargetGroup,
       productionRule: endpoint.productionRule!,
       testRule: endpoint.testRule!,
+      ownsListener: this.loadBalancer !== undefined,
     });
     this.targetGroup.addTarget(service.loadBalancerTarget({
       containerName: ModelContainerContract.SERVER_CONTAINER_NAME,

@@ -3,7 +3,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Duration, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -168,6 +168,11 @@ describe.each(['fargate', 'gpu'] as const)('on %s', (compute) => {
     test('the load-balancer role may change this service\'s listener, rules and target groups only', () => {
       const role = byId(template, 'AWS::IAM::Role', 'LoadBalancerRole');
       expect(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'ecs.amazonaws.com' });
+      // ECS, on behalf of this account's ECS resources in this region only (the confused-deputy guard).
+      expect(role.Properties.AssumeRolePolicyDocument.Statement[0].Condition).toEqual({
+        StringEquals: { 'aws:SourceAccount': '123456789012' },
+        ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecs:eu-west-1:123456789012:*']] } },
+      });
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
       const policy = byId(template, 'AWS::IAM::Policy', 'LoadBalancerRole');
       const statements = policy.Properties.PolicyDocument.Statement.map((s: any) => [s.Sid, s.Action, s.Resource]);
@@ -422,4 +427,19 @@ describe('invalid props fail at synth with what to change', () => {
   test.each(cases)('%s', (_name, make, message) => {
     expect(make).toThrow(message);
   });
+});
+
+test('on a shared listener, the load-balancer role may change this service\'s two rules, never the platform\'s listener', () => {
+  const stack = new Stack(new App(), 'S', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const listener = elbv2.ApplicationListener.fromApplicationListenerAttributes(stack, 'L', {
+    listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shared/1/2',
+    securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-0123456789abcdef0'),
+  });
+  new FargateModelService(stack, 'Model', { model: model(stack), rollout: Rollout.canary(), existingListener: { listener, priority: 10, pathPrefix: '/iris' } });
+  const template = Template.fromStack(stack);
+  const policy = byId(template, 'AWS::IAM::Policy', 'LoadBalancerRole');
+  const shift = policy.Properties.PolicyDocument.Statement.find((st: any) => st.Sid === 'ShiftTraffic');
+  expect(shift.Action).toBe('elasticloadbalancing:ModifyRule');
+  expect(JSON.stringify(shift.Resource)).not.toContain('listener/app/shared');
+  expect(shift.Resource).toHaveLength(2);
 });

@@ -26,6 +26,20 @@ const HARMLESS: Array<{ what: string; why: string; normalize: (template: any) =>
       return template;
     },
   },
+  {
+    what: 'the trust policy of the roles ECS assumes',
+    why: 'the load-balancer role and the golden-request hook\'s invoke role admit ECS only on behalf of this account\'s ECS ' +
+      'resources (aws:SourceAccount, aws:SourceArn); CloudFormation updates a role\'s trust policy in place',
+    normalize: (template) => {
+      for (const resource of Object.values<any>(template.Resources)) {
+        if (resource.Type !== 'AWS::IAM::Role') continue;
+        for (const statement of resource.Properties.AssumeRolePolicyDocument.Statement) {
+          if (statement.Principal?.Service === 'ecs.amazonaws.com') delete statement.Condition;
+        }
+      }
+      return template;
+    },
+  },
 ];
 
 function normalized(template: unknown): unknown {
