@@ -276,3 +276,57 @@ test('an XGBoost model (joblib) serves xgboost\'s own predictions, and the start
     await server.stop();
   }
 }, 60_000);
+
+describe('connections that would hold a worker\'s memory or sockets', () => {
+  let server: ModelServerProcess;
+  let port: number;
+  const timeoutS = 2;
+  beforeAll(async () => {
+    server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'forest'), WORKERS: '1', REQUEST_TIMEOUT: String(timeoutS), KEEPALIVE: '30' });
+    await server.waitForHealth(200);
+    port = Number(new URL(server.url).port);
+  }, 60_000);
+  afterAll(async () => server?.stop());
+
+  const closed = (c: RawClient, withinMs: number) => new Promise<void>((resolve, reject) => {
+    if (c.closedAtMs !== undefined) return resolve();
+    const timer = setTimeout(() => reject(new Error(`still open after ${withinMs} ms; received ${JSON.stringify(c.received.slice(0, 200))}`)), withinMs);
+    c.socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+
+  test('a 1 MB header, or 200 headers, is answered 431 and the connection closed, before the rest arrives', async () => {
+    const t0 = Date.now();
+    const big = rawClient(port, t0, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(1024 * 1024)}\r\n\r\n`);
+    const many = rawClient(port, t0, `GET /health HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 200 }, (_, i) => `X-H${i}: 1\r\n`).join('')}\r\n`);
+    await Promise.all([closed(big, 10_000), closed(many, 10_000)]);
+    for (const c of [big, many]) expect(c.received).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n[\s\S]*"error":"the request line and headers may hold 65536 bytes and 100 headers"/);
+    expect((await http(`${server.url}/health`)).status).toBe(200);
+  }, 30_000);
+
+  test('a bare CRLF every half second after a request does not keep the connection: it closes at REQUEST_TIMEOUT', async () => {
+    const t0 = Date.now();
+    const c = rawClient(port, t0, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+    const trickle = setInterval(() => c.socket.writable && c.socket.write('\r\n'), 500);
+    try {
+      await closed(c, (timeoutS + 3) * 1000);
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(c.received).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(c.closedAtMs).toBeLessThan((timeoutS + 2) * 1000);
+  }, 30_000);
+
+  test('pipelining hundreds of requests without reading the answers closes the connection; the worker keeps serving', async () => {
+    const c = rawClient(port, Date.now());
+    c.socket.pause(); // never read: the answers back up
+    const body = '{"features": [5.1, 3.5, 1.4, 0.2]}';
+    const request = `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    for (let i = 0; i < 20 && c.socket.writable; i++) c.socket.write(request.repeat(100));
+    await closed(c, (timeoutS + 5) * 1000);
+    expect(server.process.output).toMatch(/pipelined more than 32 requests ahead of the answers it read|did not read its answers within 2 s/);
+    expect((await server.predict({ features: [5.1, 3.5, 1.4, 0.2] })).status).toBe(200);
+  }, 30_000);
+});
