@@ -330,3 +330,25 @@ describe('connections that would hold a worker\'s memory or sockets', () => {
     expect((await server.predict({ features: [5.1, 3.5, 1.4, 0.2] })).status).toBe(200);
   }, 30_000);
 });
+
+test('an upload that stalls inside its body does not hold the other predictions to the batching window', async () => {
+  const server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'forest'), WORKERS: '1', BATCH_MAX_WAIT_MS: '100', REQUEST_TIMEOUT: '30' });
+  try {
+    await server.waitForHealth(200);
+    const port = Number(new URL(server.url).port);
+    const staller = rawClient(port, Date.now(), 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"features": [5.1, ');
+    await new Promise((r) => setTimeout(r, 300));
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const started = performance.now();
+      expect((await server.predict({ features: [5.1, 3.5, 1.4, 0.2] })).status).toBe(200);
+      latencies.push(performance.now() - started);
+    }
+    latencies.sort((a, b) => a - b);
+    // With the stalled upload counted as on its way, every lone request waited the full 100 ms window.
+    expect(latencies[10]).toBeLessThan(50);
+    staller.socket.destroy();
+  } finally {
+    await server.stop();
+  }
+}, 60_000);

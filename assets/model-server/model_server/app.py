@@ -94,10 +94,12 @@ class ModelApp:
             raise UnsupportedMediaType(f"Content-Type must be application/json, got {mimetype.decode('latin-1')!r}" if mimetype
                                        else "Content-Type must be application/json, got none")
         predictor = state.predictor
-        predictor.begin()  # the batcher may wait for this request's rows while they arrive
+        raw_body = await read_body(scope, receive, self.settings.max_body_bytes)
+        # Only now may the batcher wait for this request's rows: a body still arriving (or one that
+        # stalls) would hold every batch to the full window.
+        predictor.begin()
         try:
-            parsed = parse_predict_request(parse_json(await read_body(scope, receive, self.settings.max_body_bytes)),
-                                           model.n_features, MAX_BATCH_ROWS)
+            parsed = parse_predict_request(parse_json(raw_body), model.n_features, MAX_BATCH_ROWS)
             result = await predictor.submit(parsed.rows)
         finally:
             predictor.end()
