@@ -20,19 +20,23 @@ function job(name: string): string {
 }
 const runsOf = (block: string) => [...block.matchAll(/^\s+run: (.+)$/gm)].map((m) => m[1]);
 
-test('the test job installs and tests, with no AWS credentials and no OIDC token', () => {
+test('the test job installs, tests and synthesizes, with no AWS credentials and no OIDC token, and hands the cloud assembly on', () => {
   const test = job('test');
-  expect(runsOf(test)).toEqual(['sudo --preserve-env=PATH,HOME bash .ci/run']);
+  expect(runsOf(test)).toEqual(['sudo --preserve-env=PATH,HOME bash .ci/run', 'npx cdk synth $CDK_CONTEXT --quiet']);
+  expect(test).toMatch(/actions\/upload-artifact@\S+ # v[\d.]+\n\s+with:\n\s+name: cloud-assembly\n/);
   expect(test).toMatch(/permissions:\n\s+contents: read\n/);
   expect(test).not.toMatch(/id-token|configure-aws-credentials/);
   expect(WORKFLOW).toMatch(/^permissions: \{\}$/m); // nothing granted outside the jobs
 });
 
-test('the deploy job needs the tests, and runs: install (no scripts), build, synth, repository, publish, scan gate, deploy, smoke', () => {
+test('the deploy job needs the tests, runs no build and no synth where the token is, and runs: install (no scripts), repository, publish, scan gate, deploy, smoke', () => {
   const deploy = job('deploy');
   expect(deploy).toMatch(/\n\s+needs: test\n/);
   expect(deploy).toMatch(/permissions:\n\s+id-token: write[^\n]*\n\s+contents: read\n/);
-  const order = [/^npm ci --ignore-scripts$/, /^npm run build --if-present$/, /^npx cdk synth /,
+  expect(deploy).toMatch(/actions\/download-artifact@\S+ # v[\d.]+\n\s+with:\n(\s+#[^\n]*\n)*\s+name: cloud-assembly\n/);
+  expect(deploy.indexOf('download-artifact')).toBeLessThan(deploy.indexOf('configure-aws-credentials'));
+  expect(runsOf(deploy).filter((r) => /npm run build|cdk synth/.test(r))).toEqual([]);
+  const order = [/^npm ci --ignore-scripts$/,
     /^npx cdk deploy --app cdk\.out .*--import-existing-resources ModelServingImages$/,
     /^npx cdk-model-serving publish /, /^npx cdk-model-serving scan-gate /,
     /^npx cdk deploy --app cdk\.out --all --require-approval never --outputs-file cdk-outputs\.json$/, /^npx cdk-model-serving smoke /];
