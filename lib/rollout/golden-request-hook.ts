@@ -72,7 +72,9 @@ export class GoldenRequestHook extends Construct {
     }));
     Validations.of(this.function.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'elasticloadbalancing:DescribeListeners and the EC2 network-interface actions a function in a VPC needs support no resource scoping; they only read, and create the function\'s own interfaces.',
+      reason: 'elasticloadbalancing:DescribeListeners and ec2:DescribeNetworkInterfaces/DescribeSubnets only read, and support no resource scoping. ' +
+        'ec2:CreateNetworkInterface, DeleteNetworkInterface and Assign/UnassignPrivateIpAddresses are what Lambda needs to attach the function to ' +
+        'its subnets (AWS\'s AWSLambdaVPCAccessExecutionRole, inline); the interfaces do not exist before Lambda creates them, so they cannot be named.',
     });
 
     const invoker = new iam.Role(this, 'InvokeRole', {
