@@ -23,7 +23,7 @@ export type ExampleContext = { [K in keyof typeof KEYS]?: (typeof KEYS)[K] exten
 /**
  * The example app's `-c` settings, each checked, and every problem found in one pass: an unknown
  * key (a typo such as `modelpath` would otherwise deploy the sample model), a boolean that is not
- * `true` or `false`, or settings that do not go together. Keys with a ':' or '/' (feature flags,
+ * `true` or `false`, or settings that do not go together. Keys with a ':', '/' or '@' (feature flags,
  * looked-up values) are the CDK's own and are not read here.
  */
 export function readContext(app: App): { context: ExampleContext; problems: string[] } {

@@ -49,7 +49,8 @@ export function claimListenerRules(scope: IConstruct, options: ExistingListenerO
   const same = claims.find((c) => c.route === route);
   if (same) {
     throw new InvalidPropError(scope, 'existingListener.pathPrefix',
-      `${options.pathPrefix ? `('${options.pathPrefix}')` : ''} and conditions are those of ${same.owner} on this listener, whose rule would take every request: give each service a path prefix (or host) of its own`);
+      `${options.pathPrefix ? `('${options.pathPrefix}') and the conditions` : 'the conditions'} are those of ${same.owner} on this listener, ` +
+      'whose rule would take every request: give each service a path prefix (or host) of its own');
   }
   claims.push({ owner: scope.node.path, priorities, route });
   return testPriority;

@@ -128,7 +128,7 @@ describe('services on one shared listener', () => {
     const a = stackIn(app, 'A');
     expect(service(a, 'Iris', listener(a), { priority: 10, pathPrefix: '/iris' })).not.toThrow();
     expect(service(a, 'Iris2', listener(a), { priority: 20, pathPrefix: '/iris' }))
-      .toThrow(/A\/Iris2: invalid 'existingListener.pathPrefix': \('\/iris'\) and conditions are those of A\/Iris on this listener/);
+      .toThrow(/A\/Iris2: invalid 'existingListener.pathPrefix': \('\/iris'\) and the conditions are those of A\/Iris on this listener/);
   });
 
   test('a side-by-side rollout takes the priority before its rule for the test rule when it is free, and is refused when it is not', () => {
