@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -105,10 +106,17 @@ def _computes_in_float32(model: Any) -> bool:
     return isinstance(model, BaseEnsemble) and len(first) == 1 and isinstance(first[0], BaseDecisionTree)
 
 
+def _raised_by_input_validation(err: BaseException) -> bool:
+    """Whether scikit-learn's input validation (check_array and its kin) raised `err`: the input's
+    fault, unlike an error from inside a broken model, which stays a 500 for the alarms to see."""
+    return any(frame.f_globals.get("__name__", "").startswith(("sklearn.utils.validation", "sklearn.utils._param_validation"))
+               for frame, _ in traceback.walk_tb(err.__traceback__))
+
+
 def _refusing_bad_input(model: Any, predict: Callable[[np.ndarray], Prediction]) -> Callable[[np.ndarray], Prediction]:
     """`predict`, answering input the model cannot take with a ModelInputError (a 400), never a
-    500: a value beyond the float32 range a tree model computes in, and any ValueError the
-    model's own input validation raises (scikit-learn's check_array and its kin)."""
+    500: a value beyond the float32 range a tree model computes in, and a ValueError from
+    scikit-learn's own input validation. Any other error is the model's, and stays a 500."""
     float32 = _computes_in_float32(model)
 
     def checked(rows: np.ndarray) -> Prediction:
@@ -118,7 +126,7 @@ def _refusing_bad_input(model: Any, predict: Callable[[np.ndarray], Prediction])
         try:
             return predict(rows)
         except ValueError as err:
-            if isinstance(err, ModelInputError):
+            if isinstance(err, ModelInputError) or not _raised_by_input_validation(err):
                 raise
             raise ModelInputError(f"the model rejected the input: {str(err).splitlines()[0][:200]}") from None
 
