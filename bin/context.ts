@@ -51,19 +51,8 @@ export function readContext(app: App): { context: ExampleContext; problems: stri
   return { context: c, problems };
 }
 
-/** The example stack's props from the checked context. */
+/** The example stack's props from the checked context: all of it but what the app itself uses. */
 export function stackProps(c: ExampleContext): ModelServingExampleStackProps {
-  return {
-    modelPath: c.modelPath,
-    modelUri: c.modelUri,
-    modelKmsKeyArn: c.modelKmsKeyArn,
-    modelVersion: c.modelVersion,
-    compute: c.compute,
-    instanceType: c.instanceType,
-    spot: c.spot,
-    certificateArn: c.certificateArn,
-    plainHttp: c.plainHttp,
-    rollout: c.rollout,
-    goldenRequests: c.goldenRequests,
-  };
+  const { stackName: _stackName, imageRepository: _imageRepository, ...props } = c;
+  return props;
 }
