@@ -5,6 +5,7 @@ export { type ExistingListenerOptions } from './service/model-endpoint';
 export { ModelServiceBase } from './service/model-service-base';
 export { type ModelServiceBaseProps } from './service/service-props';
 export { FargateModelService, type FargateModelServiceProps } from './service/fargate-model-service';
+export { GpuCapacity, type GpuCapacityProps, type GpuFleetProps } from './service/gpu-capacity';
 export { GpuModelService, type GpuModelServiceProps } from './service/gpu-model-service';
 export { ModelImageRepository, type ModelImageRepositoryProps } from './image/model-image-repository';
 export { Rollout, type RolloutConfig, type CanaryRolloutOptions, type LinearRolloutOptions, type BlueGreenRolloutOptions } from './rollout/rollout';

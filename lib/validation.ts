@@ -42,3 +42,8 @@ export function checkDuration(owner: PropOwner, prop: string, value: Duration | 
     );
   }
 }
+
+/** The props whose value is not undefined, so they can override defaults with a spread. */
+export function definedOnly<T extends object>(props: T): Partial<T> {
+  return Object.fromEntries(Object.entries(props).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

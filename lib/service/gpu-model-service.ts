@@ -1,25 +1,28 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, Dependable, IDependable } from 'constructs';
-import { ReleaseScaleInProtection } from '../functions/release-scale-in-protection';
 import { ServingImage } from '../image/serving-image';
 import { ComputeMetrics } from '../operations/service-operations';
-import { checkIntRange, InvalidPropError } from '../validation';
+import { checkIntRange, definedOnly, InvalidPropError } from '../validation';
+import { GPU_FLEET_DEFAULTS, GpuCapacity, GpuFleetProps } from './gpu-capacity';
+import { addGpuFleet, GpuFleet } from './gpu-fleet';
 import { gpuInstanceSpec, usableMemoryMiB } from './gpu-instances';
-import { GPU_AGENT_NAMESPACE, gpuInstanceUserData } from './gpu-user-data';
+import { GPU_AGENT_NAMESPACE } from './gpu-user-data';
 import { ModelServiceBase } from './model-service-base';
 import { ModelServiceBaseProps } from './service-props';
 
-export interface GpuModelServiceProps extends ModelServiceBaseProps {
+export interface GpuModelServiceProps extends ModelServiceBaseProps, GpuFleetProps {
   /**
-   * The GPU instance type: any g4dn (NVIDIA T4), g5 (A10G) or g6 (L4) size.
-   * @default ec2.InstanceType.of(ec2.InstanceClass.G4DN, ec2.InstanceSize.XLARGE): one T4, 4 vCPUs, 16 GiB
+   * GPU instances that a platform stack owns and several services share. Without it, the service
+   * builds its own instances, capacity provider and association in its own stack (from
+   * `instanceType`, `spot`, `modelOnInstanceStore`, `rootVolumeGiB` and `maxInstances`, which are
+   * then the capacity's settings and refused here).
+   * @default - GPU instances of the service's own
    */
-  readonly instanceType?: ec2.InstanceType;
+  readonly capacity?: GpuCapacity;
 
   /**
    * GPUs each task reserves; at most the instance type's GPU count.
@@ -32,27 +35,6 @@ export interface GpuModelServiceProps extends ModelServiceBaseProps {
    * @default - all of one instance's usable memory divided among the tasks its GPUs fit
    */
   readonly memoryLimitMiB?: number;
-
-  /**
-   * Run on Spot capacity (price-capacity optimized), with ECS draining tasks from an instance
-   * being reclaimed. Spot can be interrupted: keep minCapacity at 2 or more.
-   * @default false
-   */
-  readonly spot?: boolean;
-
-  /**
-   * Put the task volumes, the model among them, on the instance's local NVMe instance store
-   * (every g4dn, g5 and g6 has one) instead of the EBS root volume, so large models land on fast
-   * local disk. The store is formatted at boot and is lost when the instance stops.
-   * @default false
-   */
-  readonly modelOnInstanceStore?: boolean;
-
-  /**
-   * The size of each instance's encrypted gp3 root volume, which holds the container images.
-   * @default 100
-   */
-  readonly rootVolumeGiB?: number;
 
   /**
    * The most GPU instances.
@@ -77,52 +59,65 @@ export class GpuModelService extends ModelServiceBase {
   public readonly capacityProvider: ecs.AsgCapacityProvider;
   /** The GPU instances' role: the ECS agent's permissions only. */
   public readonly instanceRole: iam.Role;
+  /** The Service dimension of the GPU metrics: this service's, or its shared capacity's. */
+  private readonly gpuMetricsName: string;
 
   constructor(scope: Construct, id: string, props: GpuModelServiceProps) {
     // ECS allows an EC2 container up to 10 minutes between SIGTERM and SIGKILL.
-    super(scope, id, props, Duration.minutes(10));
-    const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.G4DN, ec2.InstanceSize.XLARGE);
-    const spec = gpuInstanceSpec(this, instanceType.toString());
+    super(scope, id, onCapacity(scope, id, props), Duration.minutes(10));
+    const capacity = props.capacity;
+    const instanceType = capacity?.instanceType ?? props.instanceType ?? GPU_FLEET_DEFAULTS.instanceType;
+    const spec = capacity?._spec ?? gpuInstanceSpec(this, instanceType.toString());
     const gpuCount = props.gpuCount ?? 1;
     checkIntRange(this, 'gpuCount', gpuCount, 1, 8);
     if (gpuCount > spec.gpus) {
       throw new InvalidPropError(this, 'gpuCount',
         `a ${instanceType} has ${spec.gpus} GPU${spec.gpus > 1 ? 's' : ''}, so a task cannot reserve ${gpuCount}; ` +
-        `lower gpuCount or choose a larger instanceType`);
+        `lower gpuCount or choose a larger instanceType${capacity ? ` for the GpuCapacity '${capacity.node.path}'` : ''}`);
     }
     const tasksPerInstance = Math.floor(spec.gpus / gpuCount);
     const usable = usableMemoryMiB(spec);
     const memoryLimitMiB = props.memoryLimitMiB ?? Math.floor(usable / tasksPerInstance);
     checkIntRange(this, 'memoryLimitMiB', memoryLimitMiB, 512, usable);
-    checkIntRange(this, 'rootVolumeGiB', props.rootVolumeGiB, 30, 16384);
-    const maxInstances = props.maxInstances ?? Math.ceil(this._settings.maxCapacity / tasksPerInstance);
-    checkIntRange(this, 'maxInstances', maxInstances, 1, 1000);
-    if (props.cluster && !(props.cluster instanceof ecs.Cluster)) {
-      throw new InvalidPropError(this, 'cluster', 'must be an ecs.Cluster defined in this app, so the GPU capacity provider can be added to it');
-    }
-    if (props.cluster && Stack.of(props.cluster) !== Stack.of(this)) {
-      // ECS keeps a cluster's capacity providers in one ClusterCapacityProviderAssociations
-      // resource in the cluster's stack; it would refer to this stack's instances, which refer
-      // to the cluster: a dependency cycle between the two stacks.
-      throw new InvalidPropError(this, 'cluster',
-        `is in stack '${Stack.of(props.cluster).stackName}', but a GPU service adds its capacity provider to the cluster, ` +
-        `which must then happen in that stack and would refer back to this one (a dependency cycle). Define the ` +
-        `GpuModelService in stack '${Stack.of(props.cluster).stackName}', or omit 'cluster' and pass 'vpc' to give it a cluster of its own`);
-    }
 
-    const cluster = (props.cluster as ecs.Cluster | undefined) ?? this.defaultCluster();
-    this.cluster = cluster;
-
-    this.instanceRole = new iam.Role(this, 'InstanceRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
-    this.autoScalingGroup = this.gpuInstances(instanceType, maxInstances, props);
-    this.capacityProvider = new ecs.AsgCapacityProvider(this, 'Capacity', {
-      autoScalingGroup: this.autoScalingGroup,
-      enableManagedScaling: true,
-      enableManagedTerminationProtection: true,
-      targetCapacityPercent: 100,
-    });
-    cluster.addAsgCapacityProvider(this.capacityProvider);
-    this.grantEcsAgent(cluster);
+    let fleet: GpuFleet;
+    if (capacity) {
+      this.cluster = capacity.cluster;
+      fleet = {
+        instanceRole: capacity.instanceRole,
+        autoScalingGroup: capacity.autoScalingGroup,
+        capacityProvider: capacity.capacityProvider,
+        releaseOnDelete: capacity._releaseOnDelete,
+      };
+      this.gpuMetricsName = capacity.metricsName;
+      const fits = capacity.maxInstances * tasksPerInstance;
+      if (this._settings.maxCapacity > fits) {
+        Annotations.of(this).addWarningV2('cdk-model-serving:gpuCapacityTooSmall',
+          `maxCapacity is ${this._settings.maxCapacity}, but the GpuCapacity '${capacity.node.path}' fits ${fits} of these tasks ` +
+          `(${capacity.maxInstances} instances, ${tasksPerInstance} per instance), fewer when other services share it`);
+      }
+    } else {
+      const cluster = ownCluster(this, props) ?? this.defaultCluster();
+      this.cluster = cluster;
+      checkIntRange(this, 'rootVolumeGiB', props.rootVolumeGiB, 30, 16384);
+      const maxInstances = props.maxInstances ?? Math.ceil(this._settings.maxCapacity / tasksPerInstance);
+      checkIntRange(this, 'maxInstances', maxInstances, 1, 1000);
+      fleet = addGpuFleet(this, {
+        ...GPU_FLEET_DEFAULTS,
+        ...definedOnly({ spot: props.spot, modelOnInstanceStore: props.modelOnInstanceStore, rootVolumeGiB: props.rootVolumeGiB }),
+        instanceType,
+        maxInstances,
+        cluster,
+        vpc: this.vpc,
+        subnets: this.taskSubnets,
+        metricsName: this.metricsServiceName,
+      });
+      this.gpuMetricsName = this.metricsServiceName;
+    }
+    this.instanceRole = fleet.instanceRole;
+    this.autoScalingGroup = fleet.autoScalingGroup;
+    this.capacityProvider = fleet.capacityProvider;
+    const cluster = this.cluster;
 
     this.taskDefinition = new ecs.Ec2TaskDefinition(this, 'Task', { networkMode: ecs.NetworkMode.AWS_VPC });
     this._addContainers(this.taskDefinition, {
@@ -154,17 +149,14 @@ export class GpuModelService extends ModelServiceBase {
     });
     this.service.node.addDependency(association);
     // Deleted after the service, before the instances: lets `cdk destroy` finish (aws/aws-cdk#18179).
-    this.service.node.addDependency(new ReleaseScaleInProtection(this, 'ReleaseOnDelete', {
-      autoScalingGroup: this.autoScalingGroup,
-      after: this.capacityProvider,
-    }));
+    this.service.node.addDependency(fleet.releaseOnDelete);
     this._attachService(this.service, this.gpuMetrics());
   }
 
   /**
    * GPU utilization and GPU memory in use, which ECS does not report: the CloudWatch agent on each
    * instance reads them from nvidia-smi and publishes them (namespace CWAgent) aggregated under
-   * this service's name.
+   * this service's name, or, on a shared `capacity`, under the capacity's (all its instances).
    */
   public metricGpuUtilization(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
     return this.gpuAgentMetric('nvidia_smi_utilization_gpu', 'GPU utilization', props);
@@ -191,111 +183,54 @@ export class GpuModelService extends ModelServiceBase {
     return new cloudwatch.Metric({
       namespace: GPU_AGENT_NAMESPACE,
       metricName,
-      dimensionsMap: { Service: this.metricsServiceName },
+      dimensionsMap: { Service: this.gpuMetricsName },
       statistic: 'Average',
       period: Duration.minutes(1),
       label,
       ...props,
     });
   }
-
-  /**
-   * The instance role's permissions: the ECS agent's own, and nothing else. (aws-cdk-lib would add
-   * logs and ECR actions on '*' as well; these tasks pull their images and write their logs with
-   * the execution role, so the instances need neither.)
-   */
-  private grantEcsAgent(cluster: ecs.ICluster): void {
-    const role = this.instanceRole;
-    role.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['ecs:RegisterContainerInstance', 'ecs:DeregisterContainerInstance', 'ecs:Submit*'],
-      resources: [cluster.clusterArn],
-    }));
-    role.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['ecs:Poll', 'ecs:StartTelemetrySession'],
-      resources: ['*'],
-      conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
-    }));
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecs:DiscoverPollEndpoint'], resources: ['*'] }));
-    // The CloudWatch agent's GPU metrics: into its own namespace only.
-    role.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['cloudwatch:PutMetricData'],
-      resources: ['*'],
-      conditions: { StringEquals: { 'cloudwatch:namespace': GPU_AGENT_NAMESPACE } },
-    }));
-    Validations.of(role).acknowledge(
-      {
-        id: 'AwsSolutions-IAM5[Action::ecs:Submit*]',
-        reason: 'The ECS agent reports task and container state through the ecs:Submit* actions, which are scoped to this cluster\'s ARN.',
-      },
-      {
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'ecs:DiscoverPollEndpoint and cloudwatch:PutMetricData support no resource scoping; ecs:Poll and ecs:StartTelemetrySession are conditioned on this cluster, PutMetricData on the CloudWatch agent\'s namespace.',
-      },
-    );
-  }
-
-  private gpuInstances(instanceType: ec2.InstanceType, maxInstances: number, props: GpuModelServiceProps): autoscaling.AutoScalingGroup {
-    const userData = gpuInstanceUserData({
-      spot: props.spot ?? false,
-      modelOnInstanceStore: props.modelOnInstanceStore ?? false,
-      metricsServiceName: this.metricsServiceName,
-    });
-
-    const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
-      instanceType,
-      machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.GPU),
-      userData,
-      requireImdsv2: true,
-      httpPutResponseHopLimit: 1,
-      detailedMonitoring: true,
-      // Immutable to aws-cdk-lib: the ECS agent's permissions are added by grantEcsAgent, exactly.
-      role: this.instanceRole.withoutPolicyUpdates(),
-      securityGroup: new ec2.SecurityGroup(this, 'InstanceSecurityGroup', {
-        vpc: this.vpc,
-        description: 'GPU container instances: no inbound traffic (tasks have their own ENIs)',
-        allowAllOutbound: true,
-      }),
-      blockDevices: [{
-        deviceName: '/dev/xvda',
-        volume: ec2.BlockDeviceVolume.ebs(props.rootVolumeGiB ?? 100, {
-          volumeType: ec2.EbsDeviceVolumeType.GP3,
-          encrypted: true,
-          deleteOnTermination: true,
-        }),
-      }],
-    });
-
-    const asg = new autoscaling.AutoScalingGroup(this, 'Instances', {
-      vpc: this.vpc,
-      vpcSubnets: this.taskSubnets,
-      minCapacity: 0,
-      maxCapacity: maxInstances,
-      ...(props.spot
-        ? {
-          mixedInstancesPolicy: {
-            launchTemplate,
-            instancesDistribution: {
-              onDemandBaseCapacity: 0,
-              onDemandPercentageAboveBaseCapacity: 0,
-              spotAllocationStrategy: autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
-            },
-          },
-        }
-        : { launchTemplate }),
-      healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(5) }),
-      newInstancesProtectedFromScaleIn: true,
-    });
-    if (props.spot) {
-      Validations.of(asg).acknowledge({
-        id: 'AwsSolutions-EC26',
-        reason: 'The instances\' only volume is the launch template\'s root volume, which is encrypted; the rule does not look through a mixed-instances policy into its launch template.',
-      });
-    }
-    Validations.of(asg).acknowledge({
-      id: 'AwsSolutions-AS3',
-      reason: 'The ECS capacity provider launches and terminates these instances; its scaling activity is recorded in the ECS service events and CloudTrail, so a separate SNS notification per scaling event adds nothing.',
-    });
-    return asg;
-  }
 }
 
+/** The fleet settings a shared capacity holds, which a service on it must leave out. */
+const CAPACITY_SETTINGS = ['instanceType', 'spot', 'modelOnInstanceStore', 'rootVolumeGiB', 'maxInstances'] as const;
+
+/** The base's props on a shared capacity: its cluster, after refusing the settings the capacity owns. */
+function onCapacity(scope: Construct, id: string, props: GpuModelServiceProps): ModelServiceBaseProps {
+  const capacity = props.capacity;
+  if (!capacity) return props;
+  const where = scope.node.path ? `${scope.node.path}/${id}` : id;
+  for (const setting of CAPACITY_SETTINGS) {
+    if (props[setting] !== undefined) {
+      throw new InvalidPropError(where, setting,
+        `belongs to the GpuCapacity '${capacity.node.path}' this service runs on; set it there, or leave out 'capacity'`);
+    }
+  }
+  if (props.vpc) {
+    throw new InvalidPropError(where, 'vpc', `is the VPC of the GpuCapacity '${capacity.node.path}''s cluster; leave it out`);
+  }
+  if (props.cluster && props.cluster !== capacity.cluster) {
+    throw new InvalidPropError(where, 'cluster',
+      `must be the cluster of the GpuCapacity '${capacity.node.path}' (or left out), since the tasks run on its instances`);
+  }
+  return { ...props, cluster: capacity.cluster };
+}
+
+/** The cluster given for a service that builds its own GPU instances, which must be able to take them. */
+function ownCluster(service: GpuModelService, props: GpuModelServiceProps): ecs.Cluster | undefined {
+  if (!props.cluster) return undefined;
+  if (!(props.cluster instanceof ecs.Cluster)) {
+    throw new InvalidPropError(service, 'cluster', 'must be an ecs.Cluster defined in this app, so the GPU capacity provider can be added to it');
+  }
+  if (Stack.of(props.cluster) !== Stack.of(service)) {
+    // ECS keeps a cluster's capacity providers in one ClusterCapacityProviderAssociations
+    // resource in the cluster's stack; it would refer to this stack's instances, which refer
+    // to the cluster: a dependency cycle between the two stacks.
+    const other = Stack.of(props.cluster).stackName;
+    throw new InvalidPropError(service, 'cluster',
+      `is in stack '${other}', but a GPU service adds its capacity provider to the cluster, ` +
+      `which must then happen in that stack and would refer back to this one (a dependency cycle). Define a ` +
+      `GpuCapacity in stack '${other}' and pass it as 'capacity', or omit 'cluster' and pass 'vpc' to give the service a cluster of its own`);
+  }
+  return props.cluster;
+}

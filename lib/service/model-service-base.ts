@@ -14,7 +14,7 @@ import { ModelMetrics } from '../operations/model-metrics';
 import { addServiceOperations, ComputeMetrics, startFailuresFilter } from '../operations/service-operations';
 import { Rollout } from '../rollout/rollout';
 import { SideBySideTarget } from '../rollout/side-by-side-target';
-import { InvalidPropError } from '../validation';
+import { definedOnly, InvalidPropError } from '../validation';
 import { createDefaultVpc } from './default-vpc';
 import { claimListenerRules } from './listener-claims';
 import { addModelContainers, ModelContainers } from './model-containers';
@@ -325,9 +325,4 @@ export abstract class ModelServiceBase extends Construct {
     this._dashboard = operations.dashboard;
     this._goldenRequestFunction = operations.goldenRequestFunction;
   }
-}
-
-/** The props whose value is not undefined, so they can override defaults with a spread. */
-function definedOnly<T extends object>(props: T): Partial<T> {
-  return Object.fromEntries(Object.entries(props).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

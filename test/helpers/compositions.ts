@@ -8,7 +8,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { FargateModelService, GoldenRequests, GpuModelService, ModelSource, Rollout } from '../../lib';
+import { FargateModelService, GoldenRequests, GpuCapacity, GpuModelService, ModelSource, Rollout } from '../../lib';
 import { SAMPLE_GOLDEN_FILE } from '../../lib/asset-paths';
 
 /**
@@ -43,6 +43,16 @@ class PlatformStack extends Stack {
   }
 }
 
+/** A platform stack that also owns GPU instances, which the GPU services of other stacks share. */
+class GpuPlatformStack extends PlatformStack {
+  public readonly gpus: GpuCapacity;
+
+  constructor(scope: App, id: string) {
+    super(scope, id);
+    this.gpus = new GpuCapacity(this, 'Gpus', { cluster: this.cluster, instanceType: new ec2.InstanceType('g5.xlarge'), maxInstances: 6 });
+  }
+}
+
 /** An app with the context a deployed app keeps in cdk.context.json (its availability zones). */
 function newApp(): App {
   return new App({
@@ -73,6 +83,30 @@ export function platformApp(): App {
     model: ModelSource.fromBucket(platform.modelBucket, 'digits/'),
     existingListener: { listener: platform.listener, priority: 30, pathPrefix: '/models/digits' },
     startupTimeout: Duration.minutes(10),
+  });
+  return app;
+}
+
+/**
+ * GPU capacity in the platform stack, shared by GPU services in two stacks of models (one with
+ * blue/green and golden requests), each below its own path on the shared listener.
+ */
+export function sharedGpuApp(): App {
+  const app = newApp();
+  const platform = new GpuPlatformStack(app, 'Platform');
+  const models = new Stack(app, 'GpuModels', { env: ENV });
+  new GpuModelService(models, 'Resnet', {
+    capacity: platform.gpus,
+    model: ModelSource.fromBucket(platform.modelBucket, 'resnet/v2/'),
+    existingListener: { listener: platform.listener, priority: 10, pathPrefix: '/models/resnet' },
+  });
+  const more = new Stack(app, 'MoreGpuModels', { env: ENV });
+  new GpuModelService(more, 'Clip', {
+    capacity: platform.gpus,
+    model: ModelSource.fromBucket(platform.modelBucket, 'clip/v1/'),
+    existingListener: { listener: platform.listener, priority: 20, pathPrefix: '/models/clip' },
+    rollout: Rollout.blueGreen(),
+    goldenRequests: GoldenRequests.fromFile(SAMPLE_GOLDEN_FILE),
   });
   return app;
 }
@@ -136,5 +170,6 @@ function rolloutsApp(): App {
 export const COMPOSITIONS: Record<string, () => App> = {
   'a platform stack\'s VPC, cluster, listener and KMS bucket, used by two stacks of models': platformApp,
   'Fargate and GPU side by side on one cluster and one listener': sideBySideApp,
+  'a platform stack\'s GPU capacity, shared by GPU services in two stacks': sharedGpuApp,
   'every rollout strategy, on shared listeners and new load balancers, Fargate and GPU': rolloutsApp,
 };

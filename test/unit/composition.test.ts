@@ -1,5 +1,5 @@
 import { App } from 'aws-cdk-lib';
-import { COMPOSITIONS, platformApp, sideBySideApp } from '../helpers/compositions';
+import { COMPOSITIONS, platformApp, sharedGpuApp, sideBySideApp } from '../helpers/compositions';
 import { synthWithNag } from '../helpers/stack';
 
 /**
@@ -24,7 +24,7 @@ test.each(Object.entries(COMPOSITIONS))('%s: synthesizes, and cdk-nag finds noth
   const findings = reports.flatMap((r) => r.violations ?? [])
     .flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`));
   // The app's own platform resources (a bare VPC, ALB and cluster) are the app's business.
-  const library = /^(Models\/(Iris|Wine)|MoreModels\/Digits|Serving\/(Iris|Resnet)|SharedRollouts\/(Iris|Wine)|Rollouts\/(Resnet|Digits))\//;
+  const library = /^(Models\/(Iris|Wine)|MoreModels\/Digits|Serving\/(Iris|Resnet)|SharedRollouts\/(Iris|Wine)|Rollouts\/(Resnet|Digits)|GpuModels\/Resnet|MoreGpuModels\/Clip|Platform\/Gpus)\//;
   expect(findings.filter((f: string) => library.test(f.split(' at ')[1]))).toEqual([]);
   if (error) expect(error.message).not.toMatch(/Iris|Wine|Digits|Resnet|cycle/i);
 });
@@ -67,4 +67,37 @@ test('Fargate and GPU side by side: one cluster, the GPU capacity associated wit
   expect(resourcesOf(t, 'AWS::ECS::ClusterCapacityProviderAssociations')).toHaveLength(1);
   expect(resourcesOf(t, 'AWS::ECS::Service').map(([, s]) => s.Properties.LaunchType ?? 'capacity provider').sort()).toEqual(['FARGATE', 'capacity provider']);
   expect(resourcesOf(t, 'AWS::ElasticLoadBalancingV2::ListenerRule')).toHaveLength(2);
+});
+
+describe('GPU capacity in the platform stack, shared by GPU services in two other stacks', () => {
+  const { templates, dependencies } = synth(sharedGpuApp());
+
+  test('the instances, their capacity provider and its association are the platform\'s, and only there', () => {
+    const p = templates.Platform;
+    expect(resourcesOf(p, 'AWS::AutoScaling::AutoScalingGroup')).toHaveLength(1);
+    expect(resourcesOf(p, 'AWS::ECS::CapacityProvider')).toHaveLength(1);
+    const [[, association]] = resourcesOf(p, 'AWS::ECS::ClusterCapacityProviderAssociations');
+    expect(JSON.stringify(association.Properties.CapacityProviders)).toMatch(/GpusCapacity/);
+    expect(JSON.stringify(p)).not.toMatch(/Resnet|Clip/);
+    for (const stack of ['GpuModels', 'MoreGpuModels']) {
+      for (const type of ['AWS::AutoScaling::AutoScalingGroup', 'AWS::ECS::CapacityProvider', 'AWS::ECS::ClusterCapacityProviderAssociations', 'AWS::IAM::InstanceProfile']) {
+        expect(resourcesOf(templates[stack], type)).toEqual([]);
+      }
+      expect(dependencies[stack]).toContain('Platform');
+    }
+    expect(dependencies.Platform.filter((d) => !d.endsWith('.assets'))).toEqual([]);
+  });
+
+  test('each service places its GPU-reserving tasks with the platform\'s capacity provider, on the platform\'s cluster', () => {
+    for (const stack of ['GpuModels', 'MoreGpuModels']) {
+      const [[, service]] = resourcesOf(templates[stack], 'AWS::ECS::Service');
+      expect(JSON.stringify(service.Properties.CapacityProviderStrategy)).toMatch(/Fn::ImportValue.*Platform:ExportsOutputRefGpusCapacity/);
+      expect(JSON.stringify(service.Properties.Cluster)).toMatch(/Fn::ImportValue.*Platform:ExportsOutputRefCluster/);
+      const [[, task]] = resourcesOf(templates[stack], 'AWS::ECS::TaskDefinition');
+      const server = task.Properties.ContainerDefinitions.find((c: any) => c.ResourceRequirements);
+      expect(server.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '1' }]);
+      // The capacity's instance type sizes the task: a g5.xlarge's usable memory, for its one task.
+      expect(server.Memory).toBe(16 * 1024 - 1536);
+    }
+  });
 });

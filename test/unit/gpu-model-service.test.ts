@@ -6,7 +6,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { GpuModelService, GpuModelServiceProps, ModelSource } from '../../lib';
+import { GpuCapacity, GpuModelService, GpuModelServiceProps, ModelSource } from '../../lib';
 import { containers, envOf, newStack, templateOf } from '../helpers/stack';
 
 function model(stack: Stack): ModelSource {
@@ -225,8 +225,8 @@ describe('invalid props fail synth with a message that names the prop', () => {
     const stack = new Stack(app, 'Models', { env: { account: '123456789012', region: 'eu-west-1' } });
     expect(() => new GpuModelService(stack, 'M', { model: model(stack), cluster })).toThrow(
       "Models/M: invalid 'cluster': is in stack 'Platform', but a GPU service adds its capacity provider to the cluster, " +
-      'which must then happen in that stack and would refer back to this one (a dependency cycle). Define the GpuModelService ' +
-      "in stack 'Platform', or omit 'cluster' and pass 'vpc' to give it a cluster of its own");
+      "which must then happen in that stack and would refer back to this one (a dependency cycle). Define a GpuCapacity in stack 'Platform' " +
+      "and pass it as 'capacity', or omit 'cluster' and pass 'vpc' to give the service a cluster of its own");
   });
 
   test('an imported cluster, to which no capacity provider can be added', () => {
@@ -235,5 +235,85 @@ describe('invalid props fail synth with a message that names the prop', () => {
     const cluster = ecs.Cluster.fromClusterAttributes(stack, 'C', { clusterName: 'team', vpc });
     expect(() => new GpuModelService(stack, 'M', { model: model(stack), cluster }))
       .toThrow("Test/M: invalid 'cluster': must be an ecs.Cluster defined in this app");
+  });
+});
+
+describe('on a GpuCapacity that a platform stack owns', () => {
+  const env = { account: '123456789012', region: 'eu-west-1' };
+  function platform() {
+    const app = new App();
+    const stack = new Stack(app, 'Platform', { env });
+    const cluster = new ecs.Cluster(stack, 'Cluster', { vpc: new ec2.Vpc(stack, 'Vpc') });
+    return { app, stack, cluster };
+  }
+
+  test('the service builds no instances of its own and sizes its tasks by the capacity\'s instance type', () => {
+    const { app, cluster, stack } = platform();
+    const gpus = new GpuCapacity(stack, 'Gpus', { cluster, instanceType: new ec2.InstanceType('g5.12xlarge') });
+    const models = new Stack(app, 'Models', { env });
+    const service = new GpuModelService(models, 'M', { model: model(models), capacity: gpus, gpuCount: 2 });
+    expect(service.autoScalingGroup).toBe(gpus.autoScalingGroup);
+    expect(service.cluster).toBe(cluster);
+    const template = Template.fromStack(models);
+    template.resourceCountIs('AWS::AutoScaling::AutoScalingGroup', 0);
+    template.resourceCountIs('AWS::EC2::LaunchTemplate', 0);
+    const { server } = containers(template);
+    expect(server.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '2' }]);
+    expect(server.Memory).toBe(Math.floor((192 * 1024 - 1536) / 2));
+    expect(envOf(server).GPU_COUNT).toBe('2');
+    // The GPU metrics are the capacity's: its instances are aggregated under its name.
+    expect(JSON.stringify(app.synth().getStackByName('Models').template)).toContain(gpus.metricsName);
+  });
+
+  test('a service whose maxCapacity the capacity cannot hold gets a warning', () => {
+    const { app, cluster, stack } = platform();
+    const gpus = new GpuCapacity(stack, 'Gpus', { cluster, maxInstances: 2 });
+    const models = new Stack(app, 'Models', { env });
+    new GpuModelService(models, 'M', { model: model(models), capacity: gpus, maxCapacity: 5 });
+    const warnings = app.synth().getStackByName('Models').messages.filter((m) => m.level === 'warning').map((m) => String(m.entry.data));
+    expect(warnings.some((w) => w.includes("maxCapacity is 5, but the GpuCapacity 'Platform/Gpus' fits 2 of these tasks (2 instances, 1 per instance)"))).toBe(true);
+  });
+
+  test.each<[string, Partial<GpuModelServiceProps>, string]>([
+    ['an instance type', { instanceType: new ec2.InstanceType('g5.xlarge') }, "invalid 'instanceType': belongs to the GpuCapacity 'Platform/Gpus' this service runs on; set it there, or leave out 'capacity'"],
+    ['spot', { spot: true }, "invalid 'spot': belongs to the GpuCapacity 'Platform/Gpus'"],
+    ['the instance store', { modelOnInstanceStore: true }, "invalid 'modelOnInstanceStore': belongs to the GpuCapacity"],
+    ['a root volume', { rootVolumeGiB: 200 }, "invalid 'rootVolumeGiB': belongs to the GpuCapacity"],
+    ['an instance count', { maxInstances: 3 }, "invalid 'maxInstances': belongs to the GpuCapacity"],
+    ['two GPUs on its g4dn.xlarge', { gpuCount: 2 },
+      "Models/M: invalid 'gpuCount': a g4dn.xlarge has 1 GPU, so a task cannot reserve 2; lower gpuCount or choose a larger instanceType for the GpuCapacity 'Platform/Gpus'"],
+  ])('%s beside capacity fails synth', (_name, props, message) => {
+    const { app, cluster, stack } = platform();
+    const gpus = new GpuCapacity(stack, 'Gpus', { cluster });
+    const models = new Stack(app, 'Models', { env });
+    expect(() => new GpuModelService(models, 'M', { model: model(models), capacity: gpus, ...props })).toThrow(message);
+  });
+
+  test('another cluster, or a VPC, beside capacity fails synth', () => {
+    const { app, cluster, stack } = platform();
+    const gpus = new GpuCapacity(stack, 'Gpus', { cluster });
+    const models = new Stack(app, 'Models', { env });
+    const other = new ecs.Cluster(models, 'Other', { vpc: new ec2.Vpc(models, 'Vpc') });
+    const source = model(models);
+    expect(() => new GpuModelService(models, 'A', { model: source, capacity: gpus, cluster: other }))
+      .toThrow("Models/A: invalid 'cluster': must be the cluster of the GpuCapacity 'Platform/Gpus' (or left out), since the tasks run on its instances");
+    expect(() => new GpuModelService(models, 'B', { model: source, capacity: gpus, vpc: other.vpc }))
+      .toThrow("Models/B: invalid 'vpc': is the VPC of the GpuCapacity 'Platform/Gpus''s cluster; leave it out");
+  });
+
+  test.each<[string, (p: ReturnType<typeof platform>) => void, string]>([
+    ['a cluster from another stack', ({ app, cluster }) => new GpuCapacity(new Stack(app, 'Other', { env }), 'Gpus', { cluster }),
+      "Other/Gpus: invalid 'cluster': is in stack 'Platform': ECS keeps a cluster's capacity providers in the cluster's stack, so define the GpuCapacity in stack 'Platform'"],
+    ['an imported cluster', ({ stack, cluster }) => new GpuCapacity(stack, 'Gpus', {
+      cluster: ecs.Cluster.fromClusterAttributes(stack, 'C', { clusterName: 'team', vpc: cluster.vpc }) as ecs.Cluster,
+    }), "Platform/Gpus: invalid 'cluster': must be an ecs.Cluster defined in this app"],
+    ['a non-GPU instance', ({ stack, cluster }) => new GpuCapacity(stack, 'Gpus', { cluster, instanceType: new ec2.InstanceType('m5.large') }),
+      "Platform/Gpus: invalid 'instanceType': must be a g4dn, g5 or g6 size"],
+    ['no instances', ({ stack, cluster }) => new GpuCapacity(stack, 'Gpus', { cluster, maxInstances: 0 }),
+      "Platform/Gpus: invalid 'maxInstances': must be an integer from 1 to 1000, got 0"],
+    ['a tiny root volume', ({ stack, cluster }) => new GpuCapacity(stack, 'Gpus', { cluster, rootVolumeGiB: 8 }),
+      "Platform/Gpus: invalid 'rootVolumeGiB': must be an integer from 30 to 16384, got 8"],
+  ])('GpuCapacity refuses %s', (_name, make, message) => {
+    expect(() => make(platform())).toThrow(message);
   });
 });
