@@ -4,12 +4,14 @@ import { BatchGetImageCommand, DescribeImagesCommand, DescribeRepositoriesComman
 import { assetManifests, ImageDestination, imageDestinations } from './assembly';
 import { ecrClient } from './aws';
 import { CliError, describeError, UsageError } from './errors';
+import { checkRepositorySettings } from './repository-settings';
 import { table } from './table';
 
 export const PUBLISH_USAGE = `Usage: cdk-model-serving publish [--app cdk.out] [--add-tag TAG ...] [--json] [--verbose]
 
 Publishes every asset of a synthesized cloud assembly with cdk-assets (images to ECR, files to
-S3), then prints each image's repository and digest.
+S3), then prints each image's repository and digest. It first checks that each image repository
+keeps tags immutable and scans on push, which the task definitions and the scan gate rely on.
 
 --add-tag TAG gives every image another tag, TAG-<image>, where <image> is the image's construct
 path (e.g. git-1a2b3c4-model-task-server), so that an image in ECR can be traced to the build that
@@ -56,6 +58,8 @@ export async function publish(argv: string[]): Promise<number> {
 
   const manifests = assetManifests(values.app!);
   const aws = new DefaultAwsClient();
+  // Before anything is built or pushed: the repositories must keep tags immutable and scan on push.
+  await checkRepositorySettings(await imageDestinations(manifests, aws));
   const log = (line: string) => process.stderr.write(`${line}\n`);
   for (const manifest of manifests) {
     if (manifest.entries.length === 0) continue;

@@ -29,6 +29,10 @@ export const PYTHON_PACKAGES: Readonly<Record<string, PythonPackage>> = {
   'numpy': { debian: 'python3-numpy', imports: ['numpy'], requires: [] },
   'joblib': { debian: 'python3-joblib', imports: ['joblib'], requires: [] },
   'threadpoolctl': { debian: 'python3-threadpoolctl', imports: ['threadpoolctl'], requires: [] },
+  // (and tzdata on Windows and Emscripten only)
+  'pandas': { debian: 'python3-pandas', imports: ['pandas'], requires: ['numpy', 'python-dateutil'] },
+  'python-dateutil': { debian: 'python3-dateutil', imports: ['dateutil'], requires: ['six'] },
+  'six': { debian: 'python3-six', imports: ['six'], requires: [] },
   // (and typing-extensions below Python 3.11, which the GPU image pins for torch anyway)
   'uvicorn': { debian: 'python3-uvicorn', imports: ['uvicorn'], requires: ['click', 'h11'] },
   'h11': { debian: 'python3-h11', imports: ['h11'], requires: [] },

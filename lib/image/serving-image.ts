@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import { MODEL_SERVER_DIR } from '../asset-paths';
 import { ModelContainerContract } from '../container-contract';
 import { InvalidPropError } from '../validation';
+import { checkExtraRequirements } from './server-requirements';
 
 /** Options for an image built from a Docker build context. */
 export interface ServingImageBuildOptions {
@@ -45,6 +46,15 @@ export interface ModelServerImageOptions {
    * @default - none
    */
   readonly buildArgs?: Record<string, string>;
+  /**
+   * Packages a model needs beside the server's own, as exact pins (`name==version`), e.g.
+   * `['lightgbm==4.7.0']` or `['xgboost==3.1.2']`. pip installs them into the image from wheels,
+   * resolving what they need within the server's pins (its requirement file is the constraint);
+   * pin those too, for an image that builds the same every time. A package the server pins
+   * already is refused: its version is the server's.
+   * @default - none
+   */
+  readonly extraRequirements?: string[];
 }
 
 /** What a service needs to run a serving image. */
@@ -81,6 +91,7 @@ export interface ServingImageConfig {
 export abstract class ServingImage {
   /** The model server that ships with this library (`assets/model-server`), built as an image asset. */
   public static fromModelServer(options: ModelServerImageOptions = {}): ServingImage {
+    checkExtraRequirements(options.extraRequirements ?? [], options.gpu ? 'gpu' : 'cpu');
     return new BuiltInServerImage(options);
   }
 
@@ -127,7 +138,11 @@ class BuiltInServerImage extends ServingImage {
     return {
       image: imageAsset(MODEL_SERVER_DIR, {
         file: this.options.gpu ? 'Dockerfile.gpu' : undefined,
-        buildArgs: { MODEL_VERSION: this.options.modelVersion ?? 'unversioned', ...this.options.buildArgs },
+        buildArgs: {
+          MODEL_VERSION: this.options.modelVersion ?? 'unversioned',
+          ...(this.options.extraRequirements?.length ? { EXTRA_REQUIREMENTS: this.options.extraRequirements.join(' ') } : {}),
+          ...this.options.buildArgs,
+        },
       }),
       healthCheckCommand: ['CMD', 'python3', '-m', 'model_server.healthcheck'],
       user: ModelContainerContract.USER,

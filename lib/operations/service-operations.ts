@@ -32,6 +32,8 @@ export interface ServiceOperationsProps {
   readonly subnets: ec2.SubnetSelection;
   /** The path every server route is below ('' for none). */
   readonly routePrefix: string;
+  /** The test header's value, for a side-by-side rollout (which golden requests need). */
+  readonly testHeaderValue?: string;
   readonly computeMetrics: ComputeMetrics;
 }
 
@@ -59,6 +61,7 @@ export function addServiceOperations(owner: ModelServiceBase, props: ServiceOper
       subnets: props.subnets,
       listener: owner.listener,
       routePrefix: props.routePrefix,
+      testHeaderValue: props.testHeaderValue!,
     });
     service.addLifecycleHook(hook.target);
     goldenRequestFunction = hook.function.function;

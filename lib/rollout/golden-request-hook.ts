@@ -18,6 +18,8 @@ export interface GoldenRequestHookProps {
   readonly listener: elbv2.IApplicationListener;
   /** The path every server route is below ('' for none). */
   readonly routePrefix: string;
+  /** The value the test rule wants in the test header (a dynamic reference CloudFormation resolves). */
+  readonly testHeaderValue: string;
 }
 
 /**
@@ -56,6 +58,7 @@ export class GoldenRequestHook extends Construct {
         LISTENER_ARN: props.listener.listenerArn,
         ROUTE_PREFIX: props.routePrefix,
         TEST_HEADER,
+        TEST_HEADER_VALUE: props.testHeaderValue,
         MAX_LATENCY_MS: String(maxLatencyMs),
       },
     });

@@ -5,6 +5,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as route53targets from 'aws-cdk-lib/aws-route53-targets';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { checkIntRange, InvalidPropError, PropOwner } from '../validation';
 
@@ -66,7 +67,7 @@ export interface ModelEndpointProps {
   readonly sideBySide?: boolean;
 }
 
-/** The header that routes a request from inside the VPC to the new tasks during a side-by-side rollout. */
+/** The header that, with the service's secret value, routes a request from inside the VPC to the new tasks during a side-by-side rollout. */
 export const TEST_HEADER = 'x-model-serving-test';
 /** A new load balancer's rules, when a side-by-side rollout needs them: the test rule comes first. */
 const NEW_LISTENER_PRIORITIES = { test: 5, production: 10 };
@@ -108,6 +109,11 @@ export class ModelEndpoint extends Construct {
   public readonly productionRule?: elbv2.ApplicationListenerRule;
   /** The rule that reaches the new tasks only during a side-by-side rollout. */
   public readonly testRule?: elbv2.ApplicationListenerRule;
+  /**
+   * The value the test rule wants in the test header: a dynamic reference to a random secret of
+   * this service, which CloudFormation resolves into the rule and into the golden-request hook.
+   */
+  public readonly testHeaderValue?: string;
   public readonly listener: elbv2.IApplicationListener;
   /** The load balancer, when this construct created it. */
   public readonly loadBalancer?: elbv2.ApplicationLoadBalancer;
@@ -121,7 +127,10 @@ export class ModelEndpoint extends Construct {
     this.pathPrefix = props.existingListener?.pathPrefix ?? '';
 
     this.targetGroup = this.newTargetGroup('TargetGroup', props);
-    if (props.sideBySide) this.alternateTargetGroup = this.newTargetGroup('AlternateTargetGroup', props);
+    if (props.sideBySide) {
+      this.alternateTargetGroup = this.newTargetGroup('AlternateTargetGroup', props);
+      this.testHeaderValue = this.newTestHeaderValue();
+    }
 
     if (props.existingListener) {
       const { listener, priority, pathPrefix, conditions = [] } = props.existingListener;
@@ -242,12 +251,33 @@ export class ModelEndpoint extends Construct {
       priority: priorities.test,
       conditions: [
         ...conditions,
-        elbv2.ListenerCondition.httpHeader(TEST_HEADER, ['1']),
+        elbv2.ListenerCondition.httpHeader(TEST_HEADER, [this.testHeaderValue!]),
         elbv2.ListenerCondition.sourceIps([props.vpc.vpcCidrBlock]),
       ],
       action: weighted(),
     });
     return [production, test];
+  }
+
+  /**
+   * The test header's value. A constant would let any client behind an in-VPC proxy (a CloudFront
+   * VPC origin, an API Gateway VPC link, an NLB in front of the ALB) reach the unvalidated new
+   * tasks by adding the header; a random value that only the rule and the golden-request hook are
+   * given does not. It stays the same from one deployment to the next, so the rule never changes
+   * under a rollout (see sideBySideRules).
+   */
+  private newTestHeaderValue(): string {
+    const secret = new secretsmanager.Secret(this, 'TestHeaderValue', {
+      description: `The ${TEST_HEADER} header value that reaches a model service's new tasks during a side-by-side rollout`,
+      generateSecretString: { passwordLength: 40, excludePunctuation: true, includeSpace: false },
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'A random routing token, not a credential: CloudFormation resolves it into the test listener rule and the golden-request hook at deploy time, ' +
+        'so a rotation would take effect only at the next stack update of both; no client ever holds it.',
+    });
+    // Only the dynamic reference is in the template; CloudFormation resolves it when it deploys.
+    return secret.secretValue.unsafeUnwrap();
   }
 
   private accessLogsBucket(): s3.Bucket {

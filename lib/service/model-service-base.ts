@@ -319,6 +319,7 @@ export abstract class ModelServiceBase extends Construct {
       dashboard: this.props.dashboard ?? true,
       subnets: this.taskSubnets,
       routePrefix: endpoint.pathPrefix,
+      testHeaderValue: endpoint.testHeaderValue,
       computeMetrics,
     });
     this.alarms.push(...operations.alarms);

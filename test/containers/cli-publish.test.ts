@@ -168,6 +168,23 @@ test('a missing repository fails in one line that names it, before anything is b
   expect(result.stderr).not.toMatch(/Step 1\//); // no docker build ran
 }, 300_000);
 
+test('a repository adopted without immutable tags or scan on push fails in one line with both fixes, before anything is built', async () => {
+  ecr.repositories.add('adopted');
+  ecr.settings.set('adopted', { imageTagMutability: 'MUTABLE', scanOnPush: false });
+  const app = new App({ outdir: path.join(workDir, 'adopted.out') });
+  const stack = new Stack(app, 'Adopted', { env: { account: ACCOUNT, region: REGION }, synthesizer: ModelImageRepository.synthesizerFor('adopted') });
+  new DockerImageAsset(stack, 'Image', { directory: MODEL_FETCHER_DIR });
+  const result = await runCli(['publish', '--app', app.synth().directory], env, 300_000);
+  expect(result.code).toBe(1);
+  expect(errorLine(result)).toBe("cdk-model-serving publish: ECR repository 'adopted' lacks the settings this pipeline relies on: " +
+    'its tags are MUTABLE, so an image\'s tag could be moved to other bytes; it does not scan on push, so the scan gate would wait for a scan that never comes. ' +
+    '(A repository adopted with --import-existing-resources keeps its own settings.) Set them with ' +
+    "'aws ecr put-image-tag-mutability --repository-name adopted --image-tag-mutability IMMUTABLE' and " +
+    "'aws ecr put-image-scanning-configuration --repository-name adopted --image-scanning-configuration scanOnPush=true', then publish again");
+  expect(result.stderr).not.toMatch(/Step 1\//); // no docker build ran
+  expect(ecr.calls.filter((c) => c.action === 'PutImage' && c.input.repositoryName === 'adopted')).toEqual([]);
+}, 300_000);
+
 test('a directory that is not a cloud assembly is named as such', async () => {
   const result = await runCli(['publish', '--app', path.join(workDir, 'nothing-here')], env);
   expect(result.code).toBe(1);

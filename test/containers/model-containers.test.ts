@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 import { docker, dockerOk, requireDockerEngine } from '../../scripts/docker';
-import { requireServerPython } from '../../scripts/processes';
+import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { modelTask } from '../../scripts/task-containers';
 import { buildFetcherImage, buildServerImage, hygiene, IMAGES, ServerContainer, TaskRun } from '../helpers/containers';
 import { sklearnPredictions, trainTorchModels } from '../helpers/python-models';
@@ -139,6 +140,23 @@ test('the CPU image has no PyTorch: synth refuses a TorchScript model it knows o
   const { exitCode, logs } = await run.serveUntilExit(IMAGES.server);
   expect(exitCode).not.toBe(0);
   expect(logs).toMatch(/petal\.pt is a TorchScript model, but this image has no PyTorch: serve it with the GPU image/);
+  await fs.rm(dir, { recursive: true, force: true });
+}, 180_000);
+
+test('a pipeline trained on a DataFrame, fetched and served by the image, answers records by column name', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'frame-'));
+  const frameModels = path.join(__dirname, '..', 'helpers', 'py', 'frame_models.py');
+  execFileSync(SYSTEM_PYTHON, [frameModels, 'train', dir], { stdio: 'pipe' });
+  await s3.put(BUCKET, 'churn/pipeline.joblib', await fs.readFile(path.join(dir, 'pipeline', 'pipeline.joblib')));
+  const run = await TaskRun.create(modelTask(`s3://${BUCKET}/churn/pipeline.joblib`));
+  expect((await run.fetch(s3)).code).toBe(0);
+  const server = await run.serve(IMAGES.server);
+  const records = [{ age: 41, income: 30_000, city: 'Lyon', plan: 'pro' }, { age: 23, income: 52_000, city: 'Nantes', plan: 'basic' }];
+  const expected = JSON.parse(execFileSync(SYSTEM_PYTHON, [frameModels, 'predict', path.join(dir, 'pipeline', 'pipeline.joblib'), JSON.stringify(records)],
+    { encoding: 'utf8' }));
+  expect(await server.post('/predict', JSON.stringify({ records }))).toMatchObject({ status: 200, body: { predictions: expected.labels } });
+  expect(await server.post('/predict', JSON.stringify({ records: [{ age: 41, income: 1, plan: 'pro' }] })))
+    .toEqual({ status: 400, body: { error: 'records[0] is missing column ["city"]' } });
   await fs.rm(dir, { recursive: true, force: true });
 }, 180_000);
 

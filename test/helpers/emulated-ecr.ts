@@ -48,6 +48,8 @@ class AwsError extends Error {
 export class EmulatedEcr {
   readonly calls: EmulatedCall[] = [];
   readonly repositories = new Set<string>();
+  /** Settings of repositories that lack a ModelImageRepository's (immutable tags, scan on push). */
+  readonly settings = new Map<string, { imageTagMutability?: string; scanOnPush?: boolean }>();
   /** Repositories whose every call is denied, as IAM would without a grant. */
   readonly denied = new Set<string>();
   private readonly scans = new Map<string, ScanScript & { polls: number }>();
@@ -167,8 +169,8 @@ export class EmulatedEcr {
             repositoryArn: `arn:aws:ecr:${this.region}:${ACCOUNT}:repository/${name}`,
             registryId: ACCOUNT,
             repositoryUri: `${this.registry?.host ?? `${ACCOUNT}.dkr.ecr.${this.region}.amazonaws.com`}/${name}`,
-            imageTagMutability: 'IMMUTABLE',
-            imageScanningConfiguration: { scanOnPush: true },
+            imageTagMutability: this.settings.get(name)?.imageTagMutability ?? 'IMMUTABLE',
+            imageScanningConfiguration: { scanOnPush: this.settings.get(name)?.scanOnPush ?? true },
           })),
         };
       case 'DescribeImages': {

@@ -28,11 +28,11 @@ export function postChunked(url: string, json: string): Promise<HttpResult> {
   return http(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit);
 }
 
-/** The model server as a real gunicorn process on 127.0.0.1, under Debian's Python. */
+/** The model server as a real gunicorn process on 127.0.0.1, under Debian's Python (or `python`). */
 export class ModelServerProcess {
-  static async start(env: Record<string, string>): Promise<ModelServerProcess> {
+  static async start(env: Record<string, string>, python: string = SYSTEM_PYTHON): Promise<ModelServerProcess> {
     const [port, metricsPort] = [await freePort(), await freePort()];
-    const proc = Background.start(SYSTEM_PYTHON, ['-m', 'model_server'], {
+    const proc = Background.start(python, ['-m', 'model_server'], {
       cwd: MODEL_SERVER_DIR,
       env: { PATH: process.env.PATH!, HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: String(metricsPort), WORKERS: '1', ...env },
     });

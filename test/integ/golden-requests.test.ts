@@ -23,6 +23,8 @@ const ROOT = path.join(__dirname, '..', '..');
 const BUNDLE = path.join(ROOT, 'assets', 'functions', 'dist', 'golden-requests', 'index.js');
 const LISTENER_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/models/50dc6c495c0c9188/f2f7dc8efc522ab2';
 const LOAD_BALANCER_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/models/50dc6c495c0c9188';
+/** What CloudFormation resolves the service's test-header secret into. */
+const TEST_HEADER_VALUE = 'Qm8x2LrT9vKcY4nW7pHs1dFj6gZa3bEu5tNy0oMi';
 
 let workDir: string;
 let s3: LocalS3;
@@ -68,7 +70,7 @@ async function runHook(port: number, env: Record<string, string> = {}): Promise<
   const result = await invokeAsLambda(BUNDLE, event, {
     ...s3.env(), ...aws.env(), AWS_REGION: 'eu-west-1',
     GOLDEN_BUCKET: 'cdk-assets', GOLDEN_KEY: 'golden/sample.jsonl', LISTENER_ARN, ROUTE_PREFIX: '/models/iris',
-    TEST_HEADER: 'x-model-serving-test', MAX_LATENCY_MS: '500', ...env,
+    TEST_HEADER: 'x-model-serving-test', TEST_HEADER_VALUE: TEST_HEADER_VALUE, MAX_LATENCY_MS: '500', ...env,
   }, 90_000);
   expect(result.code).toBe(0);
   return { hookStatus: result.result?.hookStatus, log: result.stdout + result.stderr };
@@ -96,7 +98,8 @@ test('a model that agrees passes: every request through the test header, below t
     const result = await runHook((hop.address() as AddressInfo).port);
     expect(result.hookStatus).toBe('SUCCEEDED');
     expect(result.log).toContain('POST_TEST_TRAFFIC_SHIFT: all 5 golden requests answered as expected by the new tasks');
-    expect(seen).toEqual(Array.from({ length: 5 }, () => ({ path: '/models/iris/predict', header: '1' })));
+    // The service's secret value, never a constant a client behind an in-VPC proxy could add.
+    expect(seen).toEqual(Array.from({ length: 5 }, () => ({ path: '/models/iris/predict', header: TEST_HEADER_VALUE })));
     expect(aws.calls.map((c) => c.action)).toEqual(['DescribeListeners', 'DescribeNetworkInterfaces']);
     expect(aws.calls[1].params.get('Filter.1.Value.1')).toBe('ELB app/models/50dc6c495c0c9188');
   } finally {
@@ -135,6 +138,12 @@ test('a golden file the hook cannot read fails the deployment rather than pass i
   const result = await runHook(portOf(servers.agrees), { GOLDEN_KEY: 'golden/missing.jsonl' });
   expect(result.hookStatus).toBe('FAILED');
   expect(result.log).toMatch(/the golden requests could not be checked, so the deployment rolls back: NoSuchKey/);
+}, 60_000);
+
+test('without the test header\'s value the hook fails the deployment rather than send requests the test rule refuses', async () => {
+  const result = await runHook(portOf(servers.agrees), { TEST_HEADER_VALUE: '' });
+  expect(result.hookStatus).toBe('FAILED');
+  expect(result.log).toMatch(/could not be checked, so the deployment rolls back: Error: TEST_HEADER and TEST_HEADER_VALUE must both be set/);
 }, 60_000);
 
 test('no server behind the listener fails, naming the requests that got no answer', async () => {

@@ -140,7 +140,7 @@ describe.each(['fargate', 'gpu'] as const)('on %s', (compute) => {
         Actions: weighted,
         Conditions: [
           { Field: 'path-pattern', PathPatternConfig: { Values: ['/*'] } },
-          { Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: 'x-model-serving-test', Values: ['1'] } },
+          { Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: 'x-model-serving-test', Values: [testHeaderValue(template)] } },
           { Field: 'source-ip', SourceIpConfig: { Values: [{ 'Fn::GetAtt': [expect.stringMatching(/^ModelVpc/), 'CidrBlock'] }] } },
         ],
       });
@@ -203,6 +203,8 @@ describe.each(['fargate', 'gpu'] as const)('on %s', (compute) => {
             LISTENER_ARN: { Ref: logicalId(template, 'AWS::ElasticLoadBalancingV2::Listener', 'Listener') },
             ROUTE_PREFIX: '',
             TEST_HEADER: 'x-model-serving-test',
+            // The same secret value the test rule wants, resolved by CloudFormation into both.
+            TEST_HEADER_VALUE: testHeaderValue(template),
             MAX_LATENCY_MS: '1000',
           },
         },
@@ -442,4 +444,32 @@ test('on a shared listener, the load-balancer role may change this service\'s tw
   expect(shift.Action).toBe('elasticloadbalancing:ModifyRule');
   expect(JSON.stringify(shift.Resource)).not.toContain('listener/app/shared');
   expect(shift.Resource).toHaveLength(2);
+});
+
+/**
+ * The test rule's header value: a dynamic reference to the service's own generated secret, which
+ * CloudFormation resolves at deploy time; the template never holds the value, and no constant a
+ * client behind an in-VPC proxy could add is accepted.
+ */
+function testHeaderValue(template: Template): unknown {
+  const secretId = logicalId(template, 'AWS::SecretsManager::Secret', 'TestHeaderValue');
+  const secret = template.findResources('AWS::SecretsManager::Secret')[secretId];
+  expect(secret.Properties.GenerateSecretString).toEqual({ PasswordLength: 40, ExcludePunctuation: true, IncludeSpace: false });
+  return { 'Fn::Join': ['', ['{{resolve:secretsmanager:', { Ref: secretId }, ':SecretString:::}}']] };
+}
+
+test('each side-by-side service has its own test-header secret; a rolling one has none', () => {
+  const app = new App();
+  const stack = new Stack(app, 'Two', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const vpc = new ec2.Vpc(stack, 'Vpc');
+  for (const id of ['A', 'B']) new FargateModelService(stack, id, { vpc, model: ModelSource.fromS3Uri(`s3://team-models/${id}/m.joblib`), rollout: Rollout.canary() });
+  new FargateModelService(stack, 'C', { vpc, model: ModelSource.fromS3Uri('s3://team-models/c/m.joblib') });
+  const template = Template.fromStack(stack);
+  const secrets = Object.keys(template.findResources('AWS::SecretsManager::Secret'));
+  expect(secrets).toEqual([expect.stringMatching(/^AEndpointTestHeaderValue/), expect.stringMatching(/^BEndpointTestHeaderValue/)]);
+  const values = Object.values(template.findResources('AWS::ElasticLoadBalancingV2::ListenerRule'))
+    .flatMap((r: any) => r.Properties.Conditions.filter((c: any) => c.Field === 'http-header').map((c: any) => JSON.stringify(c.HttpHeaderConfig.Values)));
+  expect(values).toHaveLength(2);
+  expect(values.every((v) => !v.includes('"1"') && v.includes('{{resolve:secretsmanager:'))).toBe(true);
+  expect(new Set(values).size).toBe(2);
 });

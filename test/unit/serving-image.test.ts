@@ -5,6 +5,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { FargateModelService, ModelSource, ServingImage } from '../../lib';
+import { MODEL_SERVER_DIR } from '../../lib/asset-paths';
 import { containers, templateOf } from '../helpers/stack';
 
 function withImage(image?: ServingImage) {
@@ -35,6 +36,41 @@ test('by default both images are built from this library\'s assets for linux/amd
 test('fromModelServer records the model version as a build argument', () => {
   const sources = dockerAssets((stack) => withImage(ServingImage.fromModelServer({ modelVersion: 'iris-v3' }))(stack));
   expect(sources.map((s) => s.dockerBuildArgs?.MODEL_VERSION)).toContain('iris-v3');
+});
+
+describe('fromModelServer extraRequirements: the packages a model needs, without copying the asset folder', () => {
+  test('reach the build as one EXTRA_REQUIREMENTS argument, on the library\'s own build context', () => {
+    const sources = dockerAssets((stack) => withImage(ServingImage.fromModelServer({ extraRequirements: ['lightgbm==4.7.0', 'xgboost[scikit-learn]==3.1.2'] }))(stack));
+    const server = sources.find((s) => s.dockerBuildArgs?.MODEL_VERSION);
+    expect(server.dockerBuildArgs.EXTRA_REQUIREMENTS).toBe('lightgbm==4.7.0 xgboost[scikit-learn]==3.1.2');
+    // Without them, no argument: the default image's asset hash stays what it was.
+    const plain = dockerAssets((stack) => withImage()(stack)).find((s) => s.dockerBuildArgs?.MODEL_VERSION);
+    expect(plain.dockerBuildArgs).toEqual({ MODEL_VERSION: 'unversioned' });
+  });
+
+  test('both Dockerfiles install them in a layer of their own, after the server\'s pins', () => {
+    for (const file of ['Dockerfile', 'Dockerfile.gpu']) {
+      const text = fs.readFileSync(path.join(MODEL_SERVER_DIR, file), 'utf8');
+      const pins = text.indexOf('-r requirements');
+      const extra = text.indexOf('ARG EXTRA_REQUIREMENTS');
+      expect(pins).toBeGreaterThan(0);
+      expect(extra).toBeGreaterThan(pins);
+      expect(text.slice(extra)).toMatch(/pip install --(prefix=\/install --)?only-binary=:all: \$constraint \$EXTRA_REQUIREMENTS/);
+    }
+  });
+
+  test.each<[string, string[], boolean, string]>([
+    ['a bare name', ['lightgbm'], false, "'lightgbm' is not an exact pin; write it as name==version (e.g. 'lightgbm==4.7.0')"],
+    ['a range', ['xgboost>=2'], false, "'xgboost>=2' is not an exact pin"],
+    ['shell text', ['lightgbm==4.7.0; rm -rf /'], false, "'lightgbm==4.7.0; rm -rf /' is not an exact pin"],
+    ['an option', ['--index-url=http://evil'], false, "'--index-url=http://evil' is not an exact pin"],
+    ['a package the server pins', ['NumPy==1.26.4'], false,
+      "'NumPy==1.26.4': the server pins numpy==2.5.5 (requirements.txt); leave it out, the model gets the server's version"],
+    ['one the GPU image pins', ['torch==2.3.0'], true, "'torch==2.3.0': the server pins torch==2.9.1 (requirements-gpu.txt)"],
+    ['a package twice', ['lightgbm==4.7.0', 'LightGBM==4.6.0'], false, "'LightGBM==4.6.0': LightGBM is listed twice"],
+  ])('%s fails synth with what to write instead', (_name, extraRequirements, gpu, message) => {
+    expect(() => ServingImage.fromModelServer({ extraRequirements, gpu })).toThrow(`ServingImage.fromModelServer: invalid 'extraRequirements': ${message}`);
+  });
 });
 
 test('fromDirectory builds a team\'s own context for linux/amd64, with no built-in health check or user', () => {

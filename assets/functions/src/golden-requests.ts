@@ -12,12 +12,14 @@ import { Answer, checkGolden, parseGoldenFile } from '../../../lib/rollout/golde
  * each answer matches, in time; any mismatch, error or slow answer is FAILED, and ECS rolls back.
  *
  * It runs in the VPC and reaches the load balancer through its private addresses, with the test
- * header: the test rule admits nothing else (its conditions are the VPC's CIDR and that header).
+ * header and the service's secret value for it: the test rule admits nothing else (its conditions
+ * are the VPC's CIDR and that header with that value, which CloudFormation resolves into the rule
+ * and into this function's environment from a Secrets Manager secret).
  * The listener's port and protocol, and its load balancer, come from the listener itself, so the
  * hook works the same on a listener this library created and on a team's own.
  *
  * Environment: GOLDEN_BUCKET, GOLDEN_KEY (the golden file), LISTENER_ARN, ROUTE_PREFIX,
- * TEST_HEADER, MAX_LATENCY_MS.
+ * TEST_HEADER, TEST_HEADER_VALUE, MAX_LATENCY_MS.
  */
 export interface HookResult {
   readonly hookStatus: 'SUCCEEDED' | 'FAILED';
@@ -37,6 +39,8 @@ export async function handler(event: unknown): Promise<HookResult> {
   const env = process.env;
   const stage = (event as { lifecycleStage?: string })?.lifecycleStage ?? 'POST_TEST_TRAFFIC_SHIFT';
   try {
+    const testHeader: [string, string] = [env.TEST_HEADER!, env.TEST_HEADER_VALUE ?? ''];
+    if (!testHeader[0] || !testHeader[1]) throw new Error('TEST_HEADER and TEST_HEADER_VALUE must both be set: without them the test rule admits nothing');
     const object = await aws.s3.send(new GetObjectCommand({ Bucket: env.GOLDEN_BUCKET!, Key: env.GOLDEN_KEY! }));
     const cases = parseGoldenFile(await object.Body!.transformToString());
     const listener = await describeListener(aws.elb, env.LISTENER_ARN!);
@@ -44,7 +48,7 @@ export async function handler(event: unknown): Promise<HookResult> {
     const { port, secure } = listener;
     const maxLatencyMs = Number(env.MAX_LATENCY_MS);
     let next = 0;
-    const send = (body: string) => post(secure, addresses[next++ % addresses.length], port, `${env.ROUTE_PREFIX ?? ''}/predict`, env.TEST_HEADER!, body, maxLatencyMs);
+    const send = (body: string) => post(secure, addresses[next++ % addresses.length], port, `${env.ROUTE_PREFIX ?? ''}/predict`, testHeader, body, maxLatencyMs);
     const failures = await checkGolden(cases, send, maxLatencyMs);
     for (const f of failures) console.error(`golden request "${f.name}" failed: ${f.reason}`);
     if (failures.length > 0) {
@@ -82,13 +86,14 @@ async function privateAddresses(ec2: EC2Client, loadBalancer: string): Promise<s
  * POSTs `body` to the test rule through one of the load balancer's addresses. Over HTTPS the
  * certificate's chain is verified; its name cannot match an IP address, so the name is not.
  */
-function post(secure: boolean, address: string, port: number, path: string, testHeader: string, body: string, maxLatencyMs: number): Promise<Answer> {
+function post(secure: boolean, address: string, port: number, path: string, testHeader: [string, string], body: string,
+  maxLatencyMs: number): Promise<Answer> {
   const started = process.hrtime.bigint();
   const client = secure ? https : http;
   return new Promise((resolve, reject) => {
     const req = client.request({
       host: address, port, path, method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), [testHeader]: '1' },
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), [testHeader[0]]: testHeader[1] },
       timeout: maxLatencyMs * 3 + 5000,
       ...(secure ? { checkServerIdentity: () => undefined } : {}),
     }, (res) => {

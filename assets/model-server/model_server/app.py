@@ -25,7 +25,7 @@ from .validation import parse_json, parse_predict_request
 
 log = logging.getLogger("model_server")
 
-#: Most rows one {"instances": [...]} request may carry.
+#: Most rows one {"instances": [...]} or {"records": [...]} request may carry.
 MAX_BATCH_ROWS = 1024
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[int]]
@@ -99,7 +99,7 @@ class ModelApp:
         # stalls) would hold every batch to the full window.
         predictor.begin()
         try:
-            parsed = parse_predict_request(parse_json(raw_body), model.n_features, MAX_BATCH_ROWS)
+            parsed = parse_predict_request(parse_json(raw_body), model.n_features, MAX_BATCH_ROWS, model.feature_names)
             result = await predictor.submit(parsed.rows)
         finally:
             predictor.end()
@@ -120,6 +120,8 @@ class ModelApp:
             return 503, await send_bytes(send, 503, json_bytes(body))
         # n_features lets a client (the CLI's smoke test) build a valid request without knowing the model.
         body = {"status": "ok", "model_version": self.settings.model_version, "n_features": model.n_features}
+        if model.feature_names is not None:
+            body["feature_names"] = model.feature_names
         if self.settings.health_details:
             body.update(model=model.path, loader=model.loader, **model.info, **self.state.worker_info)
         return 200, await send_bytes(send, 200, json_bytes(body))

@@ -26,5 +26,7 @@ class LoadedModel:
     loader: str
     predict: Callable[[np.ndarray], Prediction]
     n_features: Optional[int]
+    #: The columns' names, in order, for a model trained on a DataFrame: it takes {"records": [...]} too.
+    feature_names: Optional[List[str]] = None
     #: Library versions and the like, shown by /health with HEALTH_DETAILS=true and logged at start-up.
     info: Dict[str, str] = field(default_factory=dict)

@@ -106,11 +106,23 @@ def _computes_in_float32(model: Any) -> bool:
     return isinstance(model, BaseEnsemble) and len(first) == 1 and isinstance(first[0], BaseDecisionTree)
 
 
+#: scikit-learn's modules whose ValueErrors judge the input: check_array and its kin, and the
+#: encoders, which refuse a category they never saw ("Found unknown categories ['Paris'] ...").
+_INPUT_VALIDATION_MODULES = ("sklearn.utils.validation", "sklearn.utils._param_validation", "sklearn.preprocessing._encoders")
+
+
 def _raised_by_input_validation(err: BaseException) -> bool:
-    """Whether scikit-learn's input validation (check_array and its kin) raised `err`: the input's
-    fault, unlike an error from inside a broken model, which stays a 500 for the alarms to see."""
-    return any(frame.f_globals.get("__name__", "").startswith(("sklearn.utils.validation", "sklearn.utils._param_validation"))
-               for frame, _ in traceback.walk_tb(err.__traceback__))
+    """Whether scikit-learn's input validation (check_array and its kin) raised `err`, or the
+    error it was raised while handling (SimpleImputer re-raises check_array's): the input's fault,
+    unlike an error from inside a broken model, which stays a 500 for the alarms to see."""
+    seen = 0
+    cause: Optional[BaseException] = err
+    while cause is not None and seen < 8:
+        if any(frame.f_globals.get("__name__", "").startswith(_INPUT_VALIDATION_MODULES)
+               for frame, _ in traceback.walk_tb(cause.__traceback__)):
+            return True
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return False
 
 
 def _refusing_bad_input(model: Any, predict: Callable[[np.ndarray], Prediction]) -> Callable[[np.ndarray], Prediction]:
@@ -120,7 +132,7 @@ def _refusing_bad_input(model: Any, predict: Callable[[np.ndarray], Prediction])
     float32 = _computes_in_float32(model)
 
     def checked(rows: np.ndarray) -> Prediction:
-        if float32 and rows.size and float(np.max(np.abs(rows))) > _FLOAT32_MAX:
+        if float32 and rows.dtype != object and rows.size and float(np.max(np.abs(rows))) > _FLOAT32_MAX:
             raise ModelInputError(
                 f"a feature is beyond ±{_FLOAT32_MAX:.4g}, the float32 range this {type(model).__name__} computes in")
         try:
@@ -131,6 +143,26 @@ def _refusing_bad_input(model: Any, predict: Callable[[np.ndarray], Prediction])
             raise ModelInputError(f"the model rejected the input: {str(err).splitlines()[0][:200]}") from None
 
     return checked
+
+
+def _column_names(model: Any) -> Optional[List[str]]:
+    """The columns a model trained on a pandas DataFrame was fitted with, in order; None for a
+    model fitted on an array (scikit-learn sets feature_names_in_ only for string column names)."""
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def _taking_frames(columns: List[str], predict: Callable[[Any], Prediction]) -> Callable[[np.ndarray], Prediction]:
+    """`predict` for a model trained on a DataFrame: the rows become a DataFrame with the model's
+    column names, so its ColumnTransformer finds each column by name. Rows that came as records
+    are an object array; pandas then infers each column's type (numbers, strings, missing)."""
+    import pandas as pd
+
+    def framed(rows: np.ndarray) -> Prediction:
+        frame = pd.DataFrame(rows, columns=columns)
+        return predict(frame.infer_objects() if rows.dtype == object else frame)
+
+    return framed
 
 
 @register("pickled")
@@ -158,23 +190,25 @@ def load(path: str, settings: Settings) -> LoadedModel:
         classes = model.classes_
         predict_proba = _direct_forest_proba(model) or model.predict_proba
 
-        def predict(rows: np.ndarray) -> Prediction:
+        def predict(rows: Any) -> Prediction:
             proba = predict_proba(rows)
             return Prediction(classes.take(np.argmax(proba, axis=1)).tolist(), proba.tolist())
     else:
         has_proba = hasattr(model, "predict_proba")
 
-        def predict(rows: np.ndarray) -> Prediction:
+        def predict(rows: Any) -> Prediction:
             labels = model.predict(rows).tolist()
             probabilities = model.predict_proba(rows).tolist() if has_proba else None
             return Prediction(labels, probabilities)
 
     n_features = getattr(model, "n_features_in_", None)
+    columns = _column_names(model)
     return LoadedModel(
         path=path,
         loader="joblib",
-        predict=_refusing_bad_input(model, predict),
+        predict=_refusing_bad_input(model, _taking_frames(columns, predict) if columns else predict),
         n_features=int(n_features) if n_features is not None else None,
+        feature_names=columns,
         info={
             "type": type(model).__name__,
             "sklearn": sklearn.__version__,
