@@ -81,7 +81,7 @@ describe('with the textbook recipe\'s RandomForest', () => {
     ['an empty body', '', 400, /body is empty/],
     ['a JSON array body', '[5.1, 3.5, 1.4, 0.2]', 400, /must be a JSON object/],
     ['a missing field', { values: [1, 2, 3, 4] }, 400, /missing field/],
-    ['both fields', { features: [1, 2, 3, 4], instances: [[1, 2, 3, 4]] }, 400, /not both/],
+    ['both fields', { features: [1, 2, 3, 4], instances: [[1, 2, 3, 4]] }, 400, /^send one of "features" \(one row\), "instances" \(a batch\) or "records" \(a batch by column name\), not features and instances$/],
     ['too few features', { features: [5.1, 3.5, 1.4] }, 400, /has 3 values, but the model expects 4/],
     ['too many features', { features: [5.1, 3.5, 1.4, 0.2, 9] }, 400, /has 5 values, but the model expects 4/],
     ['a string feature', { features: [5.1, 'x', 1.4, 0.2] }, 400, /features\[1\] must be a number, got "x"/],
