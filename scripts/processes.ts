@@ -86,7 +86,7 @@ export const SYSTEM_PYTHON = process.env.MODEL_SERVER_PYTHON ?? '/usr/bin/python
 
 /** Fails, with the install command, unless SYSTEM_PYTHON can import everything requirements.txt pins. */
 export function requireServerPython(): void {
-  const pins = readRequirements(REQUIREMENTS.cpu).map((p) => PYTHON_PACKAGES[p.name]);
+  const pins = readRequirements(REQUIREMENTS.cpu).map((p) => PYTHON_PACKAGES[p.name]).filter((p) => p.debian !== null);
   const modules = pins.flatMap((p) => p.imports);
   try {
     execFileSync(SYSTEM_PYTHON, ['-c', `import ${modules.join(', ')}`], { stdio: 'pipe' });

@@ -14,8 +14,12 @@ import * as path from 'node:path';
 import { MODEL_SERVER_DIR } from '../lib/asset-paths';
 
 export interface PythonPackage {
-  /** The Debian package that provides it. */
-  readonly debian: string;
+  /**
+   * The Debian package that provides it, or null where bookworm has none because its older
+   * stand-ins do not need it (then `noStandIn` says why).
+   */
+  readonly debian: string | null;
+  readonly noStandIn?: string;
   /** The top-level modules it provides (what `import` names). */
   readonly imports: readonly string[];
   /** The distributions it needs at run time on every Python (its own Requires-Dist, without extras). */
@@ -24,10 +28,12 @@ export interface PythonPackage {
 
 /** PyPI distribution (normalized: lower case, '-' for '_' and '.') → what stands in for it. */
 export const PYTHON_PACKAGES: Readonly<Record<string, PythonPackage>> = {
-  'scikit-learn': { debian: 'python3-sklearn', imports: ['sklearn'], requires: ['numpy', 'scipy', 'joblib', 'threadpoolctl'] },
+  'scikit-learn': { debian: 'python3-sklearn', imports: ['sklearn'], requires: ['numpy', 'scipy', 'joblib', 'threadpoolctl', 'narwhals'] },
+  'narwhals': { debian: null, noStandIn: 'Debian\'s scikit-learn 1.2 predates its use of narwhals', imports: ['narwhals'], requires: [] },
   'scipy': { debian: 'python3-scipy', imports: ['scipy'], requires: ['numpy'] },
   'numpy': { debian: 'python3-numpy', imports: ['numpy'], requires: [] },
-  'joblib': { debian: 'python3-joblib', imports: ['joblib'], requires: [] },
+  'joblib': { debian: 'python3-joblib', imports: ['joblib'], requires: ['cloudpickle'] },
+  'cloudpickle': { debian: 'python3-cloudpickle', imports: ['cloudpickle'], requires: [] },
   'threadpoolctl': { debian: 'python3-threadpoolctl', imports: ['threadpoolctl'], requires: [] },
   // (and tzdata on Windows and Emscripten only)
   'pandas': { debian: 'python3-pandas', imports: ['pandas'], requires: ['numpy', 'python-dateutil'] },
@@ -84,12 +90,12 @@ export function readRequirements(file: string): Pin[] {
   });
 }
 
-/** The Debian packages that stand in for a requirement file's pins. */
+/** The Debian packages that stand in for a requirement file's pins (none for a pin without a stand-in). */
 export function debianPackages(file: string): string[] {
-  return readRequirements(file).map(({ name }) => {
+  return readRequirements(file).flatMap(({ name }) => {
     const row = PYTHON_PACKAGES[name];
     if (!row) throw new Error(`${path.basename(file)} pins ${name}, which scripts/python-packages.ts does not map to a Debian package: add a row`);
-    return row.debian;
+    return row.debian ? [row.debian] : [];
   });
 }
 
