@@ -8,8 +8,10 @@
  * answers on 127.0.0.1:<port>. Ctrl-C (or SIGTERM) stops and removes everything it started.
  *
  * Base images: the official ones by default. Where they cannot be pulled, LOCAL_SERVER_BASE_IMAGE
- * and LOCAL_FETCHER_BASE_IMAGE name local images to build on (the server's must already carry its
- * Python packages, as CI's do).
+ * and LOCAL_FETCHER_BASE_IMAGE name local images to build on. With LOCAL_PIP_INDEX_URL (a PyPI
+ * mirror) the server image's own pip step installs requirements.txt's pins from it, and the
+ * server's base needs Python and venv only; without it, a local server base must carry Python,
+ * venv and the server's Python packages.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -96,12 +98,17 @@ async function main(): Promise<number> {
   try {
     await requireDockerEngine();
     const serverBase = process.env.LOCAL_SERVER_BASE_IMAGE;
+    const pipIndex = process.env.LOCAL_PIP_INDEX_URL;
     say('building the model-fetcher and model-server images');
     await buildImage(`cdk-model-serving/model-fetcher:local`, MODEL_FETCHER_DIR, {
       buildArgs: { BASE_IMAGE: process.env.LOCAL_FETCHER_BASE_IMAGE },
     });
     await buildImage(`cdk-model-serving/model-server:local`, MODEL_SERVER_DIR, {
-      buildArgs: { BASE_IMAGE: serverBase, INSTALL_REQUIREMENTS: serverBase ? 'false' : undefined },
+      buildArgs: {
+        BASE_IMAGE: serverBase,
+        PIP_INDEX_URL: pipIndex,
+        INSTALL_REQUIREMENTS: serverBase && !pipIndex ? 'false' : undefined,
+      },
     });
 
     // The embedded S3 server holds the model, as the deployed task's bucket would.

@@ -5,10 +5,11 @@ import { App, Stack } from 'aws-cdk-lib';
 import { GpuModelService, ModelSource, ServingImage } from '../../lib';
 import { MODEL_SERVER_DIR } from '../../lib/asset-paths';
 import { buildImage, docker, dockerOk, requireDockerEngine } from '../../scripts/docker';
-import { Background, freePort, requireServerPython, run as runProcess } from '../../scripts/processes';
+import { requireServerPython } from '../../scripts/processes';
 import { modelTask } from '../../scripts/task-containers';
 import { ensureBaseImage } from '../helpers/base-images';
 import { buildFetcherImage, buildGpuServerImage, hygiene, IMAGES, ServerContainer, TaskRun } from '../helpers/containers';
+import { PipMirror } from '../helpers/pip-mirror';
 import { torchOutputs, trainTorchModels } from '../helpers/python-models';
 import { LocalS3 } from '../helpers/s3-server';
 
@@ -102,18 +103,16 @@ test('hygiene: non-root, no compiler or pip in the runtime, the health check, po
  * 127.0.0.1 that serves the pinned wheels, downloaded by this machine's pip.
  */
 test('extraRequirements installs a model\'s own packages into the image, from a mirror given as PIP_INDEX_URL', async () => {
-  // LightGBM and what it needs beyond the server's packages, each pinned, as the option's docs advise.
-  const pins = ['lightgbm==4.7.0', 'narwhals==2.26.0'];
-  const mirror = await fs.mkdtemp(path.join(os.tmpdir(), 'pypi-mirror-'));
-  await servePinsAsMirror(pins, mirror);
-  const port = await freePort();
-  const index = Background.start('python3', ['-m', 'http.server', '--bind', '127.0.0.1', '--directory', mirror, String(port)]);
+  const pins = ['lightgbm==4.7.0'];
+  // LightGBM, and narwhals, which it needs and the server pins (Debian's stand-ins in this base lack
+  // it); numpy and scipy, which it needs too, are the base's.
+  const mirror = await PipMirror.start([...pins, 'narwhals==2.26.0']);
   try {
     const buildArgs = serverAssetBuildArgs(ServingImage.fromModelServer({ gpu: true, extraRequirements: pins }));
     expect(buildArgs.EXTRA_REQUIREMENTS).toBe(pins.join(' '));
     await buildImage(`${IMAGES.gpuServer}-extra`, MODEL_SERVER_DIR, {
       file: 'Dockerfile.gpu',
-      buildArgs: { ...buildArgs, BASE_IMAGE: await ensureBaseImage('python-gpu', () => undefined), INSTALL_REQUIREMENTS: 'false', PIP_INDEX_URL: `http://127.0.0.1:${port}/simple/` },
+      buildArgs: { ...buildArgs, BASE_IMAGE: await ensureBaseImage('python-gpu', () => undefined), INSTALL_REQUIREMENTS: 'false', PIP_INDEX_URL: mirror.url },
     });
     const out = await dockerOk(['run', '--rm', '--network', 'none', '--entrypoint', 'python3', `${IMAGES.gpuServer}-extra`, '-c',
       'import lightgbm, importlib.util; print(lightgbm.__version__, importlib.util.find_spec("pip") is None)']);
@@ -121,29 +120,10 @@ test('extraRequirements installs a model\'s own packages into the image, from a 
     const history = await dockerOk(['image', 'history', '--no-trunc', '--format', '{{.CreatedBy}}', `${IMAGES.gpuServer}-extra`]);
     expect(history).not.toContain('127.0.0.1'); // the mirror is the build stage's alone
   } finally {
-    await index.stop();
-    await fs.rm(mirror, { recursive: true, force: true });
+    await mirror.stop();
     await docker(['image', 'rm', '--force', `${IMAGES.gpuServer}-extra`]);
   }
 }, 1_200_000);
-
-/**
- * A PEP 503 index in `dir` (simple/<project>/index.html, files/) holding each pin's wheel for the
- * image's Python (Debian bookworm's 3.11), as this machine's pip downloads it.
- */
-async function servePinsAsMirror(pins: string[], dir: string): Promise<void> {
-  const files = path.join(dir, 'files');
-  for (const pin of pins) {
-    const before = new Set(await fs.readdir(files).catch(() => [] as string[]));
-    const download = await runProcess('python3', ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--retries', '0',
-      '--python-version', '3.11', '--platform', 'manylinux_2_28_x86_64', '--dest', files, pin], { timeoutMs: 300_000 });
-    if (download.code !== 0) throw new Error(`this machine's pip cannot download ${pin} for the mirror: ${download.stderr.trim().split('\n').pop()}`);
-    const wheel = (await fs.readdir(files)).find((f) => !before.has(f))!;
-    const project = pin.split('==')[0].toLowerCase();
-    await fs.mkdir(path.join(dir, 'simple', project), { recursive: true });
-    await fs.writeFile(path.join(dir, 'simple', project, 'index.html'), `<a href="../../files/${wheel}">${wheel}</a>\n`);
-  }
-}
 
 /** The server image's build arguments in the asset manifest of an app whose GPU service runs `image`. */
 function serverAssetBuildArgs(image: ServingImage): Record<string, string> {

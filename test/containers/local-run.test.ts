@@ -2,24 +2,41 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 import { docker } from '../../scripts/docker';
 import { Background, freePort, run } from '../../scripts/processes';
+import { readRequirements, REQUIREMENTS } from '../../scripts/python-packages';
 import { ensureBaseImage } from '../helpers/base-images';
 import { http } from '../helpers/model-server';
+import { DEBIAN_PYTHON, ensurePinnedPython, sampleModelFile } from '../helpers/pinned-stack';
+import { PipMirror } from '../helpers/pip-mirror';
 
 /** `npm run local` as a user runs it, on this machine's CI base images. */
 const ROOT = path.join(__dirname, '..', '..');
 const TS_NODE = path.join(ROOT, 'node_modules', '.bin', 'ts-node');
 let env: NodeJS.ProcessEnv;
+let mirror: PipMirror | undefined;
+/** The sample model as the image's Python packages load it. */
+let sample: string;
 
 beforeAll(async () => {
+  // As CI builds the server image: its pip step installs the pins from a mirror on 127.0.0.1;
+  // on a machine whose pip cannot fetch them, one line says so and Debian's stand-ins are used.
+  mirror = await PipMirror.start(readRequirements(REQUIREMENTS.cpu).map((p) => `${p.name}==${p.version}`)).catch((err: Error) => {
+    process.stderr.write(`local-run suite: pip cannot fetch requirements.txt's pins (${err.message}): the server is built on Debian's stand-ins\n`);
+    return undefined;
+  });
   env = {
     ...process.env,
-    LOCAL_SERVER_BASE_IMAGE: await ensureBaseImage('python'),
+    LOCAL_SERVER_BASE_IMAGE: await ensureBaseImage(mirror ? 'python-venv' : 'python'),
     LOCAL_FETCHER_BASE_IMAGE: await ensureBaseImage('node'),
+    ...(mirror ? { LOCAL_PIP_INDEX_URL: mirror.url } : {}),
   };
+  sample = sampleModelFile(mirror ? ensurePinnedPython() : DEBIAN_PYTHON);
 }, 1_800_000);
+
+afterAll(async () => {
+  await mirror?.stop();
+});
 
 /** Started in its own process group, as a terminal runs it, so Ctrl-C reaches all of it. */
 function startLocal(...args: string[]): Background {
@@ -58,9 +75,10 @@ async function waitHealthy(url: string, local: Background, timeoutMs = 600_000):
 }
 
 test.each([
-  ['a model file, stopped with Ctrl-C (SIGINT)', SAMPLE_MODEL_FILE, 'SIGINT'],
-  ['a model directory, stopped with SIGTERM', path.dirname(SAMPLE_MODEL_FILE), 'SIGTERM'],
-] as const)('%s: serves on 127.0.0.1, prefixes both logs, and leaves nothing behind', async (_name, model, signal) => {
+  ['a model file, stopped with Ctrl-C (SIGINT)', () => sample, 'SIGINT'],
+  ['a model directory, stopped with SIGTERM', () => path.dirname(sample), 'SIGTERM'],
+] as const)('%s: serves on 127.0.0.1, prefixes both logs, and leaves nothing behind', async (_name, modelOf, signal) => {
+  const model = modelOf();
   const port = await freePort();
   const local = startLocal('--model', model, '--port', String(port));
   try {

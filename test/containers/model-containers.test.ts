@@ -3,11 +3,12 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 import { docker, dockerOk, requireDockerEngine } from '../../scripts/docker';
-import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
+import { requireServerPython } from '../../scripts/processes';
+import { readRequirements, REQUIREMENTS } from '../../scripts/python-packages';
 import { modelTask } from '../../scripts/task-containers';
-import { buildFetcherImage, buildServerImage, hygiene, IMAGES, ServerContainer, TaskRun } from '../helpers/containers';
+import { buildFetcherImage, buildServerImage, hygiene, IMAGES, ServerContainer, ServerStack, TaskRun, trainingPython } from '../helpers/containers';
+import { sampleModelFile } from '../helpers/pinned-stack';
 import { sklearnPredictions, trainTorchModels } from '../helpers/python-models';
 import { LocalS3 } from '../helpers/s3-server';
 
@@ -21,15 +22,19 @@ const ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]];
 
 let s3: LocalS3;
 let modelSha: string;
+/** The image's Python packages, and the scikit-learn that trains (and checks) its models. */
+let stack: ServerStack;
+let python: string;
 
 beforeAll(async () => {
   requireServerPython();
   await requireDockerEngine();
   await buildFetcherImage();
-  await buildServerImage('iris-test');
+  stack = await buildServerImage('iris-test');
+  python = trainingPython(stack);
   s3 = await LocalS3.start();
   await s3.createBucket(BUCKET);
-  const model = await fs.readFile(SAMPLE_MODEL_FILE);
+  const model = await fs.readFile(sampleModelFile(python));
   modelSha = createHash('sha256').update(model).digest('hex');
   await s3.put(BUCKET, 'iris/model.joblib', model);
 }, 1_800_000);
@@ -69,7 +74,7 @@ describe('fetcher, then server, wired as the task definition wires them', () => 
 
   test('/health names the model version the task definition gives (the model\'s checksum), and /predict answers as scikit-learn does', async () => {
     expect((await server.get('/health')).body).toEqual({ status: 'ok', model_version: modelSha.slice(0, 12), n_features: 4 });
-    const expected = sklearnPredictions(SAMPLE_MODEL_FILE, ROWS);
+    const expected = sklearnPredictions(sampleModelFile(python), ROWS, python);
     const batch = await server.post('/predict', JSON.stringify({ instances: ROWS }));
     expect(batch.status).toBe(200);
     expect(batch.body.predictions).toEqual(expected.labels);
@@ -146,19 +151,32 @@ test('the CPU image has no PyTorch: synth refuses a TorchScript model it knows o
 test('a pipeline trained on a DataFrame, fetched and served by the image, answers records by column name', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'frame-'));
   const frameModels = path.join(__dirname, '..', 'helpers', 'py', 'frame_models.py');
-  execFileSync(SYSTEM_PYTHON, [frameModels, 'train', dir], { stdio: 'pipe' });
+  execFileSync(python, [frameModels, 'train', dir], { stdio: 'pipe' });
   await s3.put(BUCKET, 'churn/pipeline.joblib', await fs.readFile(path.join(dir, 'pipeline', 'pipeline.joblib')));
   const run = await TaskRun.create(modelTask(`s3://${BUCKET}/churn/pipeline.joblib`));
   expect((await run.fetch(s3)).code).toBe(0);
   const server = await run.serve(IMAGES.server);
   const records = [{ age: 41, income: 30_000, city: 'Lyon', plan: 'pro' }, { age: 23, income: 52_000, city: 'Nantes', plan: 'basic' }];
-  const expected = JSON.parse(execFileSync(SYSTEM_PYTHON, [frameModels, 'predict', path.join(dir, 'pipeline', 'pipeline.joblib'), JSON.stringify(records)],
+  const expected = JSON.parse(execFileSync(python, [frameModels, 'predict', path.join(dir, 'pipeline', 'pipeline.joblib'), JSON.stringify(records)],
     { encoding: 'utf8' }));
   expect(await server.post('/predict', JSON.stringify({ records }))).toMatchObject({ status: 200, body: { predictions: expected.labels } });
   expect(await server.post('/predict', JSON.stringify({ records: [{ age: 41, income: 1, plan: 'pro' }] })))
     .toEqual({ status: 400, body: { error: 'records[0] is missing column ["city"]' } });
   await fs.rm(dir, { recursive: true, force: true });
 }, 180_000);
+
+test('the CPU image carries exactly what requirements.txt pins, installed by its own pip step (or says it could not)', async () => {
+  const listed = await dockerOk(['run', '--rm', '--network', 'none', '--entrypoint', 'python3', IMAGES.server, '-c',
+    'import importlib.metadata as m, json, sys; print(json.dumps(sorted(f"{d.metadata[\'Name\']}=={d.version}" for d in m.distributions(path=[p for p in sys.path if "/opt/venv/" in p]))))']);
+  const inVenv = (JSON.parse(listed) as string[]).map((p) => p.toLowerCase().replace(/[-_.]+(?=.*==)/g, '-'));
+  if (stack === 'debian') {
+    // This machine's pip could not fetch the pins (buildServerImage said so in one line): the
+    // image is on Debian's stand-ins, and its environment installed nothing.
+    expect(inVenv).toEqual([]);
+    return;
+  }
+  expect(inVenv).toEqual(readRequirements(REQUIREMENTS.cpu).map((p) => `${p.name}==${p.version}`).sort());
+}, 60_000);
 
 describe('image hygiene', () => {
   test.each([[IMAGES.fetcher], [IMAGES.server]])('%s runs as non-root and has no build tools; its size is printed', async (image) => {

@@ -26,8 +26,10 @@ const COMPILERS = ['g++', 'g++-12', 'gcc', 'gcc-12', 'cpp', 'cpp-12', 'make'];
  * here: a package missing from a requirement file is missing from the image built on its base.
  */
 const BASE_IMAGES = {
-  /** Stands in for python:3.11-slim plus `pip install -r requirements.txt`. */
-  python: () => ['passwd', 'python3', ...debianPackages(REQUIREMENTS.cpu)],
+  /** Stands in for python:3.13-slim: Debian's Python 3.11 with venv, nothing else; the server image's pip step installs the pins. */
+  'python-venv': () => ['passwd', 'python3', 'python3-venv'],
+  /** Stands in for python:3.13-slim plus `pip install -r requirements.txt`, where pip cannot fetch the pins: Debian's stand-ins. */
+  'python': () => ['passwd', 'python3', 'python3-venv', ...debianPackages(REQUIREMENTS.cpu)],
   /**
    * Stands in for the nvidia/cuda base plus `pip install -r requirements-gpu.txt`: Debian's
    * python3-torch is PyTorch built for the CPU only, so this image has no CUDA.

@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { MODEL_FETCHER_DIR, MODEL_SERVER_DIR } from '../../lib/asset-paths';
 import { buildImage, createVolumes, docker, dockerOk, removeRun, runArgs } from '../../scripts/docker';
 import { freePort } from '../../scripts/processes';
+import { readRequirements, REQUIREMENTS } from '../../scripts/python-packages';
 import { ModelTask } from '../../scripts/task-containers';
 import { waitForHttp } from '../../scripts/wait-for-http';
 import { ensureBaseImage } from './base-images';
+import { DEBIAN_PYTHON, ensurePinnedPython } from './pinned-stack';
+import { PipMirror } from './pip-mirror';
 import { LocalS3 } from './s3-server';
 
 /**
@@ -24,11 +27,41 @@ export async function buildFetcherImage(): Promise<void> {
   await buildImage(IMAGES.fetcher, MODEL_FETCHER_DIR, { buildArgs: { BASE_IMAGE: await ensureBaseImage('node', log) } });
 }
 
-/** The CPU server image: its base carries exactly what requirements.txt pins (through Debian). */
-export async function buildServerImage(modelVersion: string): Promise<void> {
-  await buildImage(IMAGES.server, MODEL_SERVER_DIR, {
-    buildArgs: { BASE_IMAGE: await ensureBaseImage('python', log), INSTALL_REQUIREMENTS: 'false', MODEL_VERSION: modelVersion },
+/** Which Python packages the CPU server image carries: requirements.txt's pins, or Debian's stand-ins. */
+export type ServerStack = 'pinned' | 'debian';
+
+/**
+ * The CPU server image, built by its Dockerfile's own pip step: on a Debian bookworm base with
+ * Python 3.11 and venv only, pip installs exactly requirements.txt's pins, from a mirror on
+ * 127.0.0.1 of the wheels this machine's pip downloads. Where pip cannot fetch them (a machine
+ * without a package index), one line says so and the image is built on Debian's stand-ins, which
+ * its base carries (INSTALL_REQUIREMENTS=false). Returns which it built.
+ */
+export async function buildServerImage(modelVersion: string): Promise<ServerStack> {
+  const pins = readRequirements(REQUIREMENTS.cpu).map((p) => `${p.name}==${p.version}`);
+  const mirror = await PipMirror.start(pins).catch((err: Error) => {
+    log(`container suite: pip cannot fetch requirements.txt's pins (${err.message}): the CPU server image is built on Debian's stand-ins instead`);
+    return undefined;
   });
+  try {
+    if (mirror) {
+      await buildImage(IMAGES.server, MODEL_SERVER_DIR, {
+        buildArgs: { BASE_IMAGE: await ensureBaseImage('python-venv', log), PIP_INDEX_URL: mirror.url, MODEL_VERSION: modelVersion },
+      });
+      return 'pinned';
+    }
+    await buildImage(IMAGES.server, MODEL_SERVER_DIR, {
+      buildArgs: { BASE_IMAGE: await ensureBaseImage('python', log), INSTALL_REQUIREMENTS: 'false', MODEL_VERSION: modelVersion },
+    });
+    return 'debian';
+  } finally {
+    await mirror?.stop();
+  }
+}
+
+/** The Python that trains models for a server image of `stack`: its scikit-learn, so its pickles load there without a version warning. */
+export function trainingPython(stack: ServerStack): string {
+  return stack === 'pinned' ? ensurePinnedPython() : DEBIAN_PYTHON;
 }
 
 /** The GPU server image (Dockerfile.gpu): its base carries what requirements-gpu.txt pins, with PyTorch built for the CPU. */

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { SAMPLE_MODEL_DIR, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 import { normalize, readRequirements, REQUIREMENTS } from '../../scripts/python-packages';
 
 /**
@@ -17,8 +18,8 @@ export function onPinnedStack(): boolean {
   return process.env.MODEL_SERVER_STACK === 'pinned';
 }
 
-/** Debian's Python, whose version the production pins must have wheels for. */
-const DEBIAN_PYTHON = '/usr/bin/python3';
+/** Debian's Python, with Debian's packages: the stand-ins' stack, and the pinned stack's interpreter. */
+export const DEBIAN_PYTHON = '/usr/bin/python3';
 
 /**
  * The pinned stack's interpreter, built once per machine and requirement file (a cached virtual
@@ -71,4 +72,40 @@ export function ensurePinnedPython(): string {
 export function debianStackOnlyTest(name: string, why: string, fn: () => Promise<void>, timeout?: number): void {
   if (onPinnedStack()) test.skip(`${name} [Debian's stack only: ${why}]`, fn);
   else test(name, fn, timeout);
+}
+
+/**
+ * A directory holding the sample model (iris.joblib alone) for a server on `python`: the shipped
+ * file, pickled by the pinned scikit-learn, on the pinned stack; on Debian's stand-ins, whose
+ * numpy 1.x cannot read numpy 2's pickles, a copy that the sample's own train.py retrains there.
+ */
+export function sampleModelDir(python: string): string {
+  if (python !== DEBIAN_PYTHON) return shippedSampleOnly();
+  const trainer = path.join(SAMPLE_MODEL_DIR, 'train.py');
+  const hash = createHash('sha256').update(fs.readFileSync(trainer)).digest('hex').slice(0, 12);
+  const dir = path.join(os.tmpdir(), `cdk-model-serving-sample-debian-${hash}`);
+  if (fs.existsSync(path.join(dir, 'iris.joblib'))) return dir;
+  const building = `${dir}.${process.pid}`;
+  fs.mkdirSync(building, { recursive: true });
+  execFileSync(DEBIAN_PYTHON, [trainer, path.join(building, 'iris.joblib')], { stdio: 'pipe' });
+  try {
+    fs.renameSync(building, dir);
+  } catch {
+    fs.rmSync(building, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** The shipped sample model in a directory of its own (the sample's folder also holds train.py and the golden file). */
+function shippedSampleOnly(): string {
+  const hash = createHash('sha256').update(fs.readFileSync(SAMPLE_MODEL_FILE)).digest('hex').slice(0, 12);
+  const dir = path.join(os.tmpdir(), `cdk-model-serving-sample-${hash}`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(SAMPLE_MODEL_FILE, path.join(dir, path.basename(SAMPLE_MODEL_FILE)));
+  return dir;
+}
+
+/** The sample model's file for a server on `python` (see sampleModelDir). */
+export function sampleModelFile(python: string): string {
+  return path.join(sampleModelDir(python), path.basename(SAMPLE_MODEL_FILE));
 }

@@ -14,8 +14,9 @@ export function trainTestModels(dir: string): void {
 }
 
 /** scikit-learn's own answers for `rows`, from the model file, to compare the server with. */
-export function sklearnPredictions(modelFile: string, rows: number[][]): { labels: unknown[]; probabilities?: number[][] } {
-  const out = execFileSync(SYSTEM_PYTHON, ['-c', `
+export function sklearnPredictions(modelFile: string, rows: number[][], python: string = SYSTEM_PYTHON):
+{ labels: unknown[]; probabilities?: number[][] } {
+  const out = execFileSync(python, ['-c', `
 import json, sys, joblib, numpy as np
 model = joblib.load(sys.argv[1])
 rows = np.asarray(json.loads(sys.argv[2]), dtype=float)

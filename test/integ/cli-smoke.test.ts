@@ -3,10 +3,10 @@ import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
-import { freePort, requireServerPython } from '../../scripts/processes';
+import { freePort, requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { errorLine, requireBuiltCli, runCli } from '../helpers/cli';
 import { ModelServerProcess } from '../helpers/model-server';
+import { sampleModelFile } from '../helpers/pinned-stack';
 import { trainTestModels } from '../helpers/python-models';
 
 /**
@@ -23,7 +23,7 @@ beforeAll(async () => {
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoke-'));
   trainTestModels(workDir);
   fs.mkdirSync(path.join(workDir, 'iris'));
-  fs.copyFileSync(SAMPLE_MODEL_FILE, path.join(workDir, 'iris', 'iris.joblib'));
+  fs.copyFileSync(sampleModelFile(SYSTEM_PYTHON), path.join(workDir, 'iris', 'iris.joblib'));
   iris = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'iris') });
   await iris.waitForHealth(200);
 }, 60_000);

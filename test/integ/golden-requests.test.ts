@@ -4,11 +4,12 @@ import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SAMPLE_GOLDEN_FILE, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { SAMPLE_GOLDEN_FILE } from '../../lib/asset-paths';
 import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { EmulatedLoadBalancer } from '../helpers/emulated-load-balancer';
 import { invokeAsLambda } from '../helpers/lambda';
 import { ModelServerProcess } from '../helpers/model-server';
+import { sampleModelFile } from '../helpers/pinned-stack';
 import { LocalS3 } from '../helpers/s3-server';
 
 /**
@@ -34,9 +35,9 @@ const servers: Record<string, ModelServerProcess> = {};
 beforeAll(async () => {
   requireServerPython();
   workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'golden-'));
-  execFileSync(SYSTEM_PYTHON, [path.join(__dirname, '..', 'helpers', 'py', 'golden_models.py'), workDir, SAMPLE_MODEL_FILE], { stdio: 'pipe' });
+  execFileSync(SYSTEM_PYTHON, [path.join(__dirname, '..', 'helpers', 'py', 'golden_models.py'), workDir, sampleModelFile(SYSTEM_PYTHON)], { stdio: 'pipe' });
   await fs.mkdir(path.join(workDir, 'agrees'));
-  await fs.copyFile(SAMPLE_MODEL_FILE, path.join(workDir, 'agrees', 'iris.joblib'));
+  await fs.copyFile(sampleModelFile(SYSTEM_PYTHON), path.join(workDir, 'agrees', 'iris.joblib'));
   s3 = await LocalS3.start();
   await s3.createBucket('cdk-assets');
   await s3.put('cdk-assets', 'golden/sample.jsonl', await fs.readFile(SAMPLE_GOLDEN_FILE));

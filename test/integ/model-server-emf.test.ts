@@ -1,10 +1,10 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
-import { requireServerPython } from '../../scripts/processes';
+import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { emfViolations } from '../helpers/emf-spec';
 import { http, ModelServerProcess } from '../helpers/model-server';
+import { sampleModelFile } from '../helpers/pinned-stack';
 
 /**
  * The server's CloudWatch Embedded Metric Format lines, under concurrent load on two workers:
@@ -24,7 +24,7 @@ let elapsedSeconds: number;
 beforeAll(async () => {
   requireServerPython();
   modelDir = await fs.mkdtemp(path.join(os.tmpdir(), 'emf-model-'));
-  await fs.copyFile(SAMPLE_MODEL_FILE, path.join(modelDir, 'iris.joblib'));
+  await fs.copyFile(sampleModelFile(SYSTEM_PYTHON), path.join(modelDir, 'iris.joblib'));
   server = await ModelServerProcess.start({
     MODEL_DIR: modelDir, WORKERS: '2', MODEL_VERSION: 'v-7f3a9c', SERVICE_NAME: 'iris-prod', EMF_INTERVAL_SECONDS: '1',
   });

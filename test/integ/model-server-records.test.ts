@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SAMPLE_MODEL_DIR } from '../../lib/asset-paths';
 import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { http, ModelServerProcess } from '../helpers/model-server';
+import { sampleModelDir } from '../helpers/pinned-stack';
 
 /**
  * Models trained on pandas DataFrames, served by column name: {"records": [{...}, ...]} on the real
@@ -106,7 +106,7 @@ describe('a forest fitted on a DataFrame of numbers', () => {
 });
 
 test('the sample model, fitted on an array, takes no records, and says to send features', async () => {
-  const server = await ModelServerProcess.start({ MODEL_DIR: SAMPLE_MODEL_DIR });
+  const server = await ModelServerProcess.start({ MODEL_DIR: sampleModelDir(SYSTEM_PYTHON) });
   try {
     const health = await server.waitForHealth(200, 30_000);
     expect(health.body.feature_names).toBeUndefined();

@@ -4,9 +4,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { MODEL_SERVER_DIR, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { MODEL_SERVER_DIR } from '../../lib/asset-paths';
 import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { http, ModelServerProcess, postChunked } from '../helpers/model-server';
+import { sampleModelFile } from '../helpers/pinned-stack';
 
 /**
  * The routes a construct setting moves (ROUTE_PREFIX for a service behind a path rule,
@@ -18,7 +19,7 @@ let modelDir: string;
 beforeAll(async () => {
   requireServerPython();
   modelDir = await fs.mkdtemp(path.join(os.tmpdir(), 'routes-model-'));
-  await fs.copyFile(SAMPLE_MODEL_FILE, path.join(modelDir, 'iris.joblib'));
+  await fs.copyFile(sampleModelFile(SYSTEM_PYTHON), path.join(modelDir, 'iris.joblib'));
 });
 
 afterAll(async () => {

@@ -3,9 +3,10 @@ import { promises as fs } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MODEL_SERVER_DIR, SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
+import { MODEL_SERVER_DIR } from '../../lib/asset-paths';
 import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { ModelServerProcess } from '../helpers/model-server';
+import { sampleModelFile } from '../helpers/pinned-stack';
 
 /**
  * One model copy per GPU: gunicorn gives each worker a slot, and the worker in slot i sees only
@@ -17,7 +18,7 @@ let modelDir: string;
 beforeAll(async () => {
   requireServerPython();
   modelDir = await fs.mkdtemp(path.join(os.tmpdir(), 'workers-model-'));
-  await fs.copyFile(SAMPLE_MODEL_FILE, path.join(modelDir, 'iris.joblib'));
+  await fs.copyFile(sampleModelFile(SYSTEM_PYTHON), path.join(modelDir, 'iris.joblib'));
 });
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
-import { requireServerPython } from '../../scripts/processes';
+import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { http, ModelServerProcess, postChunked } from '../helpers/model-server';
+import { sampleModelFile } from '../helpers/pinned-stack';
 import { sklearnPredictions, trainTestModels } from '../helpers/python-models';
 
 const IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [6.3, 2.9, 5.6, 1.8]];
@@ -137,11 +137,11 @@ describe('with the textbook recipe\'s RandomForest', () => {
 });
 
 test('string labels stay strings (the sample model); /health names no file or library versions by default', async () => {
-  const server = await ModelServerProcess.start({ MODEL_DIR: await modelDir(SAMPLE_MODEL_FILE), MODEL_VERSION: 'iris-v3' });
+  const server = await ModelServerProcess.start({ MODEL_DIR: await modelDir(sampleModelFile(SYSTEM_PYTHON)), MODEL_VERSION: 'iris-v3' });
   try {
     const health = await server.waitForHealth(200);
     expect(health.body).toEqual({ status: 'ok', model_version: 'iris-v3', n_features: 4 });
-    const expected = sklearnPredictions(SAMPLE_MODEL_FILE, IRIS_ROWS);
+    const expected = sklearnPredictions(sampleModelFile(SYSTEM_PYTHON), IRIS_ROWS);
     const result = await server.predict({ instances: IRIS_ROWS });
     expect(result.body.predictions).toEqual(expected.labels);
     expect(result.body.predictions).toEqual(['setosa', 'virginica', 'versicolor', 'virginica']);
@@ -194,7 +194,7 @@ test('a prediction sent while the model loads waits for it (up to LOAD_WAIT_SECO
 }, 30_000);
 
 test('MODEL_FILE chooses among several model files; without it the server refuses to guess', async () => {
-  const dir = await modelDir(path.join(workDir, 'forest.joblib'), SAMPLE_MODEL_FILE);
+  const dir = await modelDir(path.join(workDir, 'forest.joblib'), sampleModelFile(SYSTEM_PYTHON));
   const ambiguous = await ModelServerProcess.start({ MODEL_DIR: dir });
   expect(await ambiguous.process.waitForExit(15_000)).toBe(2);
   expect(ambiguous.process.output).toMatch(/2 model files in .*: set MODEL_FILE to the one to serve/);
@@ -223,7 +223,7 @@ test('a model file that cannot be loaded stops the server with a non-zero exit',
 }, 30_000);
 
 test('the server drains and exits 0 on SIGTERM', async () => {
-  const server = await ModelServerProcess.start({ MODEL_DIR: await modelDir(SAMPLE_MODEL_FILE) });
+  const server = await ModelServerProcess.start({ MODEL_DIR: await modelDir(sampleModelFile(SYSTEM_PYTHON)) });
   await server.waitForHealth(200);
   server.process.child.kill('SIGTERM');
   expect(await server.process.waitForExit(15_000)).toBe(0);

@@ -5,10 +5,10 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { FargateModelService, FargateModelServiceProps } from '../../lib';
-import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 import { ModelSource } from '../../lib/model/model-source';
-import { requireServerPython } from '../../scripts/processes';
+import { requireServerPython, SYSTEM_PYTHON } from '../../scripts/processes';
 import { ModelServerProcess } from '../helpers/model-server';
+import { sampleModelFile } from '../helpers/pinned-stack';
 import { containers, envOf, newStack } from '../helpers/stack';
 
 /**
@@ -22,7 +22,7 @@ let modelDir: string;
 beforeAll(() => {
   requireServerPython();
   modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-rules-'));
-  fs.copyFileSync(SAMPLE_MODEL_FILE, path.join(modelDir, 'iris.joblib'));
+  fs.copyFileSync(sampleModelFile(SYSTEM_PYTHON), path.join(modelDir, 'iris.joblib'));
 });
 
 afterAll(() => {

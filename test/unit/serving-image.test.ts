@@ -15,6 +15,11 @@ function withImage(image?: ServingImage) {
   });
 }
 
+/** The `name==version` line a requirement file of the server pins `name` with. */
+function serverPin(file: string, name: string): string {
+  return fs.readFileSync(path.join(MODEL_SERVER_DIR, file), 'utf8').split('\n').find((l) => l.startsWith(`${name}==`))!;
+}
+
 /** The Docker image assets of a synthesized app, from its asset manifest. */
 function dockerAssets(build: (stack: Stack) => void): any[] {
   const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-out-')) });
@@ -65,8 +70,8 @@ describe('fromModelServer extraRequirements: the packages a model needs, without
     ['shell text', ['lightgbm==4.7.0; rm -rf /'], false, "'lightgbm==4.7.0; rm -rf /' is not an exact pin"],
     ['an option', ['--index-url=http://evil'], false, "'--index-url=http://evil' is not an exact pin"],
     ['a package the server pins', ['NumPy==1.26.4'], false,
-      "'NumPy==1.26.4': the server pins numpy==2.5.5 (requirements.txt); leave it out, the model gets the server's version"],
-    ['one the GPU image pins', ['torch==2.3.0'], true, "'torch==2.3.0': the server pins torch==2.9.1 (requirements-gpu.txt)"],
+      `'NumPy==1.26.4': the server pins ${serverPin('requirements.txt', 'numpy')} (requirements.txt); leave it out, the model gets the server's version`],
+    ['one the GPU image pins', ['torch==2.3.0'], true, `'torch==2.3.0': the server pins ${serverPin('requirements-gpu.txt', 'torch')} (requirements-gpu.txt)`],
     ['a package twice', ['lightgbm==4.7.0', 'LightGBM==4.6.0'], false, "'LightGBM==4.6.0': LightGBM is listed twice"],
   ])('%s fails synth with what to write instead', (_name, extraRequirements, gpu, message) => {
     expect(() => ServingImage.fromModelServer({ extraRequirements, gpu })).toThrow(`ServingImage.fromModelServer: invalid 'extraRequirements': ${message}`);

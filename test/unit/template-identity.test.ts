@@ -55,6 +55,19 @@ const HARMLESS: Array<{ what: string; why: string; normalize: (template: any) =>
       return template;
     },
   },
+  {
+    what: 'the sample model\'s version',
+    why: 'MODEL_VERSION is the model file\'s checksum, and the sample model was pickled again by the pinned scikit-learn: ' +
+      'a new model version is what a deployment rolls out, in a new task definition revision',
+    normalize: (template) => {
+      for (const resource of Object.values<any>(template.Resources)) {
+        for (const c of resource.Type === 'AWS::ECS::TaskDefinition' ? resource.Properties.ContainerDefinitions : []) {
+          for (const e of c.Environment ?? []) if (e.Name === 'MODEL_VERSION') e.Value = '<model version>';
+        }
+      }
+      return template;
+    },
+  },
 ];
 
 /** Resources a newer version adds to a configuration: an upgrade creates them, and replaces nothing. */

@@ -72,16 +72,30 @@ def _load_checking_versions(path: str) -> Tuple[Any, List[str]]:
     warns when an estimator was pickled by another version of it)."""
     import joblib
 
+    failure: Optional[Exception] = None
+    model = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = joblib.load(path)
+        try:
+            model = joblib.load(path)
+        except Exception as err:  # judged below, with the warnings the unpickling raised first
+            failure = err
     mismatches = []
     for w in caught:
         text = str(w.message)
         if type(w.message).__name__ == "InconsistentVersionWarning" or "Trying to unpickle estimator" in text:
-            mismatches.append(text.split("\n")[0])
+            # "Trying to unpickle estimator X from version A when using version B", without the advice after it.
+            mismatches.append(text.split("\n")[0].split(". ")[0])
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if failure is not None:
+        if mismatches:
+            # A forest pickled by scikit-learn 1.2, for one, cannot be read by 1.3 or later at all.
+            raise ModelVersionError(
+                f"{path} was pickled with another library version ({'; '.join(sorted(set(mismatches)))}) and this one cannot "
+                f"load it ({type(failure).__name__}: {str(failure).splitlines()[0][:200]}); retrain or re-export it with the "
+                "server's versions") from failure
+        raise failure
     return model, mismatches
 
 
