@@ -103,6 +103,14 @@ describe('a forest fitted on a DataFrame of numbers', () => {
     expect(byPosition.body.probabilities).toEqual(byName.body.probabilities);
     expect(one.body.prediction).toBe(byName.body.predictions[1]);
   });
+
+  test('a record with a number beyond float32, which this forest computes in, is a 400 as a positional row is', async () => {
+    const record = { 'sepal length (cm)': 1e308, 'sepal width (cm)': 3.5, 'petal length (cm)': 1.4, 'petal width (cm)': 0.2 };
+    const [byName, byPosition] = await Promise.all([server.predict({ records: [record] }), server.predict({ features: [1e308, 3.5, 1.4, 0.2] })]);
+    for (const refused of [byName, byPosition]) {
+      expect([refused.status, refused.body.error]).toEqual([400, expect.stringMatching(/the float32 range this RandomForestClassifier computes in/)]);
+    }
+  });
 });
 
 test('the sample model, fitted on an array, takes no records, and says to send features', async () => {

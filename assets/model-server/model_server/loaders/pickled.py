@@ -139,6 +139,14 @@ def _raised_by_input_validation(err: BaseException) -> bool:
     return False
 
 
+def _largest_magnitude(rows: np.ndarray) -> float:
+    """The largest absolute number among the rows: positional rows are floats; rows from records
+    are an object array that may also hold strings and missing values."""
+    if rows.dtype != object:
+        return float(np.max(np.abs(rows))) if rows.size else 0.0
+    return max((abs(v) for v in rows.ravel() if v.__class__ is float), default=0.0)
+
+
 def _refusing_bad_input(model: Any, predict: Callable[[np.ndarray], Prediction]) -> Callable[[np.ndarray], Prediction]:
     """`predict`, answering input the model cannot take with a ModelInputError (a 400), never a
     500: a value beyond the float32 range a tree model computes in, and a ValueError from
@@ -146,7 +154,7 @@ def _refusing_bad_input(model: Any, predict: Callable[[np.ndarray], Prediction])
     float32 = _computes_in_float32(model)
 
     def checked(rows: np.ndarray) -> Prediction:
-        if float32 and rows.dtype != object and rows.size and float(np.max(np.abs(rows))) > _FLOAT32_MAX:
+        if float32 and _largest_magnitude(rows) > _FLOAT32_MAX:
             raise ModelInputError(
                 f"a feature is beyond ±{_FLOAT32_MAX:.4g}, the float32 range this {type(model).__name__} computes in")
         try:
