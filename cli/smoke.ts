@@ -11,12 +11,13 @@ export const SMOKE_USAGE = `Usage:
   cdk-model-serving smoke --outputs-file cdk-outputs.json [--stack NAME] [--output-key KEY] [options]
 
 Proves a deployed endpoint answers: waits for GET /health to answer 200, sends one POST /predict
-and checks the shape of the answer. The outputs file is what 'cdk deploy --outputs-file' writes;
+and checks the shape of the answer. A 503 with Retry-After (a task shedding load) is retried after
+the wait it asks for, within --timeout. The outputs file is what 'cdk deploy --outputs-file' writes;
 the endpoint is the stack output whose key contains 'EndpointUrl' unless --output-key names one.
 
 Options:
   --health-path PATH       (default /health)
-  --timeout SECONDS        how long to wait for /health (default 600)
+  --timeout SECONDS        how long to wait for /health, and for a 503'd /predict (default 600)
   --interval SECONDS       between health polls (default 5)
   --request-timeout SECONDS  per request (default 10)
   --payload JSON           the /predict body (default: two all-zero rows of the width /health reports)
@@ -65,16 +66,27 @@ export async function smoke(argv: string[]): Promise<number> {
     request = { instances: [Array(width).fill(0), Array(width).fill(0)] };
   }
   const payload = given ?? JSON.stringify(request);
-  const sent = Date.now();
+  const deadline = started + timeout * 1000;
+  let sent: number;
   let response: Response;
-  try {
-    response = await fetch(`${base}/predict`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: payload, signal: AbortSignal.timeout(requestTimeout * 1000),
-    });
-  } catch (err: any) {
-    throw new CliError(`POST ${base}/predict failed: ${err?.cause?.code ?? err?.name ?? ''} ${err?.cause?.message ?? err?.message ?? err}`.trim());
+  let text: string;
+  for (;;) {
+    sent = Date.now();
+    try {
+      response = await fetch(`${base}/predict`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: payload, signal: AbortSignal.timeout(requestTimeout * 1000),
+      });
+    } catch (err: any) {
+      throw new CliError(`POST ${base}/predict failed: ${err?.cause?.code ?? err?.name ?? ''} ${err?.cause?.message ?? err?.message ?? err}`.trim());
+    }
+    text = await response.text();
+    // A 503 with Retry-After is a busy (load-shedding) or waking endpoint: retry after the wait
+    // it asks for, within --timeout.
+    const wait = response.status === 503 ? retryAfterSeconds(response.headers.get('retry-after')) : undefined;
+    if (wait === undefined || Date.now() + wait * 1000 >= deadline) break;
+    process.stderr.write(`POST ${base}/predict answered 503 (${oneLine(text, 120)}); retrying after ${wait} s\n`);
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
   }
-  const text = await response.text();
   const ms = Date.now() - sent;
   if (response.status !== 200) throw new CliError(`POST ${base}/predict answered HTTP ${response.status}: ${oneLine(text, 300)}`);
   let answer: unknown;
@@ -86,6 +98,12 @@ export async function smoke(argv: string[]): Promise<number> {
   const what = checkShape(request, answer);
   process.stdout.write(`smoke test passed: ${base} healthy after ${healthySeconds} s; POST /predict answered ${what} in ${ms} ms\n`);
   return 0;
+}
+
+/** Retry-After as seconds (its delay-seconds form, at most 60), or undefined when absent or an HTTP date. */
+function retryAfterSeconds(header: string | null): number | undefined {
+  if (header === null || !/^\d{1,9}$/.test(header.trim())) return undefined;
+  return Math.min(60, Number(header.trim()));
 }
 
 /** The endpoint URL: given, or read from `cdk deploy --outputs-file`. */

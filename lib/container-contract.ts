@@ -42,6 +42,8 @@ export class ModelContainerContract {
 interface ServerRules {
   /** A URL path the server accepts as HEALTH_PATH or ROUTE_PREFIX, and what it means in words. */
   readonly urlPath: { readonly pattern: string; readonly means: string };
+  /** The most MAX_CONCURRENT_REQUESTS the server takes (the least is WORKERS). */
+  readonly maxConcurrentRequests: { readonly maximum: number; readonly means: string };
   /** Routes the server answers itself, which the health route may not take. */
   readonly reservedRoutes: readonly string[];
   /** The JSON line's field and value with which the fetcher and the server report that a task cannot start. */
@@ -70,6 +72,7 @@ export const SERVER_ENV = {
   modelVersion: 'MODEL_VERSION',
   serviceName: 'SERVICE_NAME',
   emfNamespace: 'EMF_NAMESPACE',
+  maxConcurrentRequests: 'MAX_CONCURRENT_REQUESTS',
 } as const;
 
 /**
@@ -88,6 +91,7 @@ export const OWNED_SERVER_ENV: Record<string, string> = {
   [SERVER_ENV.modelVersion]: "set 'modelVersion' instead",
   [SERVER_ENV.serviceName]: 'it names the EMF metrics the alarms and the dashboard read; drop it',
   [SERVER_ENV.emfNamespace]: `it is ${ModelContainerContract.METRICS_NAMESPACE}, which the alarms and the dashboard read; drop it`,
+  [SERVER_ENV.maxConcurrentRequests]: "set 'maxConcurrentRequests' instead",
 };
 
 /** The environment variables the constructs set on the model fetcher container. */

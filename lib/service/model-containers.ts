@@ -48,6 +48,8 @@ export interface ModelContainersOptions {
   readonly logGroup: logs.ILogGroup;
   /** Server worker processes. */
   readonly workers: number;
+  /** MAX_CONCURRENT_REQUESTS, when the service sets one. */
+  readonly maxConcurrentRequests?: number;
   /** GPUs the server reserves: its worker in slot i uses GPU i % gpuCount. */
   readonly gpuCount?: number;
   /** How the model and scratch volumes are provided (Fargate task storage by default). */
@@ -119,6 +121,7 @@ export function addModelContainers(taskDefinition: ecs.TaskDefinition, options: 
       [SERVER_ENV.healthPath]: options.healthCheckPath,
       ...(options.routePrefix ? { [SERVER_ENV.routePrefix]: options.routePrefix } : {}),
       ...(options.gpuCount ? { [SERVER_ENV.gpuCount]: String(options.gpuCount) } : {}),
+      ...(options.maxConcurrentRequests ? { [SERVER_ENV.maxConcurrentRequests]: String(options.maxConcurrentRequests) } : {}),
       [SERVER_ENV.modelVersion]: options.modelVersion,
       [SERVER_ENV.serviceName]: options.serviceName,
       [SERVER_ENV.emfNamespace]: ModelContainerContract.METRICS_NAMESPACE,

@@ -21,7 +21,7 @@ import { addModelContainers, ModelContainers } from './model-containers';
 import { ModelEndpoint } from './model-endpoint';
 import { ModelServiceBaseProps, SERVICE_DEFAULTS, ServiceSettings } from './service-props';
 import { addServiceScaling } from './service-scaling';
-import { ComputeLimits, validateServable, validateServiceProps } from './service-validation';
+import { checkMaxConcurrentRequests, ComputeLimits, validateServable, validateServiceProps } from './service-validation';
 
 /**
  * The parts of a model service that do not depend on its compute. It reads in the order a
@@ -239,6 +239,7 @@ export abstract class ModelServiceBase extends Construct {
     const model = this.props.model.bind(this, taskDefinition.taskRole);
     const image = (this.props.image ?? defaultImage ?? ServingImage.fromModelServer()).bind(this);
     validateServable(this, model, image, compute.gpuCount ?? 0, this.props.environment ?? {});
+    checkMaxConcurrentRequests(this, this.props.maxConcurrentRequests, compute.workers);
     return addModelContainers(taskDefinition, {
       model,
       modelVersion: this.props.modelVersion ?? image.modelVersion ?? model.modelVersion ?? 'unversioned',
@@ -253,6 +254,7 @@ export abstract class ModelServiceBase extends Construct {
       startupTimeout: s.startupTimeout,
       stopTimeout: s.stopTimeout,
       logGroup: this.logGroup,
+      maxConcurrentRequests: this.props.maxConcurrentRequests,
       ...containerOptions,
     });
   }

@@ -117,13 +117,23 @@ export interface ModelServiceBaseProps {
   readonly healthCheckPath?: string;
 
   /**
+   * Predictions a task works on or waits for at once (MAX_CONCURRENT_REQUESTS), split evenly across
+   * its server workers. Past it, a prediction is answered `503` with `Retry-After` at once instead
+   * of queueing until clients time out; `/health` is never refused. An integer from the task's
+   * worker count (its vCPUs on Fargate, `gpuCount` on GPU) to 100000.
+   * @default - the server's: two micro-batches (2 × 64 requests) per worker
+   */
+  readonly maxConcurrentRequests?: number;
+
+  /**
    * Extra environment variables for the server container: non-secret configuration only, as the
    * task definition shows them in plain text. A name or a value that looks like a secret's
    * (`API_KEY`, `DB_PASS`, `..._TOKEN`, a URL with a password, an access key id) gets a synth
    * warning, and cdk-nag's AwsSolutions-ECS2 reports it.
    * The variables the construct sets itself (`PORT`, `METRICS_PORT`, `MODEL_DIR`, `WORKERS`,
    * `GPU_COUNT`, `GRACEFUL_TIMEOUT`, `HEALTH_PATH`, `ROUTE_PREFIX`, `MODEL_VERSION`,
-   * `SERVICE_NAME`, `EMF_NAMESPACE`) are refused at synth, naming the prop to set instead.
+   * `SERVICE_NAME`, `EMF_NAMESPACE`, `MAX_CONCURRENT_REQUESTS`) are refused at synth, naming the
+   * prop to set instead.
    * @default - none
    */
   readonly environment?: Record<string, string>;

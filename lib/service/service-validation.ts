@@ -1,6 +1,6 @@
 import { Duration, Stack, Token } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
-import { healthPathProblem, ModelContainerContract, OWNED_SERVER_ENV } from '../container-contract';
+import { healthPathProblem, ModelContainerContract, OWNED_SERVER_ENV, SERVER_RULES } from '../container-contract';
 import { ServingImageConfig } from '../image/serving-image';
 import { modelFilesProblem } from '../model/model-formats';
 import { ModelSourceConfig } from '../model/model-source';
@@ -128,4 +128,17 @@ export function validateServable(
   const modelFile = environment.MODEL_FILE?.replace(new RegExp(`^${ModelContainerContract.MODEL_MOUNT_PATH}/`), '');
   const problem = image.modelServer && model.files && modelFilesProblem(model.files, image.modelServer, modelFile);
   if (problem) throw new InvalidPropError(scope, 'model', problem);
+}
+
+/**
+ * maxConcurrentRequests: an integer from the task's worker count, so every worker admits one, to
+ * the server's limit, by the rule the server applies at start (contract.json).
+ */
+export function checkMaxConcurrentRequests(scope: IConstruct, value: number | undefined, workers: number): void {
+  if (value === undefined || Token.isUnresolved(value)) return;
+  const maximum = SERVER_RULES.maxConcurrentRequests.maximum;
+  if (!Number.isInteger(value) || value < workers || value > maximum) {
+    throw new InvalidPropError(scope, 'maxConcurrentRequests',
+      `must be an integer from ${workers} (the task's server workers, each of which admits at least one) to ${maximum}, got ${value}`);
+  }
 }

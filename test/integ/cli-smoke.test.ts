@@ -110,6 +110,46 @@ test('nothing listening: it fails within its bound, naming the connection error'
   expect(errorLine(result)).toMatch(/health did not answer 200 within 1 s \(last: ECONNREFUSED: connect ECONNREFUSED 127\.0\.0\.1:\d+\)$/);
 });
 
+describe('an endpoint that sheds load (503 with Retry-After)', () => {
+  let busyFor: number;
+  let server: http.Server;
+  let url: string;
+  let predictions: number;
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url === '/health') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","n_features":4}');
+      predictions++;
+      req.resume().on('end', () => (predictions <= busyFor
+        ? res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end('{"error": "the server is at its limit of 2 concurrent requests; retry after 1 s"}')
+        : res.writeHead(200, { 'content-type': 'application/json' }).end('{"predictions": [0, 1]}')));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  test('two 503s, then an answer: smoke retries after Retry-After, says so, and passes', async () => {
+    [busyFor, predictions] = [2, 0];
+    const result = await smoke('--url', url, '--timeout', '20');
+    expect(result.code).toBe(0);
+    expect(predictions).toBe(3);
+    expect(result.stderr.match(/answered 503 \(\{"error": "the server is at its limit of 2 concurrent requests; retry after 1 s"\}\); retrying after 1 s/g)).toHaveLength(2);
+  });
+
+  test('503s until --timeout: it fails within its bound with the last answer', async () => {
+    [busyFor, predictions] = [Infinity, 0];
+    const result = await smoke('--url', url, '--timeout', '3');
+    expect(result.code).toBe(1);
+    expect(result.seconds).toBeLessThan(8);
+    expect(errorLine(result)).toMatch(/answered HTTP 503: \{"error": "the server is at its limit/);
+  });
+});
+
 describe('answers in the wrong shape', () => {
   let answer: { status: number; body: string };
   let features = 4;

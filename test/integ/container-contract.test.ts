@@ -73,6 +73,7 @@ function synthesizedEnvironments(): Array<Record<string, unknown>> {
   new FargateModelService(stack, 'Cpu', {
     vpc, model: ModelSource.fromAsset(SAMPLE_MODEL_DIR),
     existingListener: { listener, priority: 1, pathPrefix: '/models/iris' },
+    maxConcurrentRequests: 64,
   });
   new GpuModelService(stack, 'Gpu', { vpc, model: ModelSource.fromS3Uri('s3://team-models/resnet/model.pt', { sha256: 'a'.repeat(64) }) });
   const template = Template.fromStack(stack);

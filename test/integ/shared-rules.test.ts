@@ -44,10 +44,13 @@ function synthesize(props: Partial<FargateModelServiceProps>): Record<string, st
   return envOf(containers(Template.fromStack(stack)).server) as Record<string, string>;
 }
 
-/** Whether the real server starts with `env` (ports and the model folder are this machine's) and answers `healthPath`. */
-async function serverStarts(env: Record<string, string>, healthPath: string): Promise<{ started: boolean; output: string }> {
-  const { PORT: _port, METRICS_PORT: _metrics, MODEL_DIR: _dir, WORKERS: _workers, ...rest } = env;
-  const server = await ModelServerProcess.start({ ...rest, MODEL_DIR: modelDir });
+/**
+ * Whether the real server starts with `env` (ports and the model folder are this machine's) and
+ * answers `healthPath`. One worker, unless the rule being judged involves the worker count.
+ */
+async function serverStarts(env: Record<string, string>, healthPath: string, keepWorkers = false): Promise<{ started: boolean; output: string }> {
+  const { PORT: _port, METRICS_PORT: _metrics, MODEL_DIR: _dir, WORKERS: workers, ...rest } = env;
+  const server = await ModelServerProcess.start({ ...rest, MODEL_DIR: modelDir, ...(keepWorkers ? { WORKERS: workers } : {}) });
   try {
     await server.waitForHealth(200, 30_000, healthPath);
     return { started: true, output: '' };
@@ -104,4 +107,26 @@ test.each([
 test('a variable the construct does not set reaches the server', () => {
   const env = synthesize({ environment: { BATCH_MAX_ROWS: '16', LOG_LEVEL: 'debug' } }) as Record<string, string>;
   expect(env).toMatchObject({ BATCH_MAX_ROWS: '16', LOG_LEVEL: 'debug' });
+});
+
+/** maxConcurrentRequests on a 2-vCPU task, whose server runs 2 workers. */
+const CONCURRENCY_CAPS = [2, 3, 100_000, 1, 0, 100_001, 2.5, -4];
+
+test.each(CONCURRENCY_CAPS)('maxConcurrentRequests %p: synth accepts it exactly when the server starts with it', async (cap) => {
+  const env = synthesize({ maxConcurrentRequests: cap, cpu: 2048, memoryLimitMiB: 4096 });
+  if (env instanceof Error) {
+    expect(env.message).toMatch(/^Test\/Model: invalid 'maxConcurrentRequests': must be an integer from 2 \(the task's server workers/);
+    const accepted = synthesize({ cpu: 2048, memoryLimitMiB: 4096 }) as Record<string, string>;
+    const { started, output } = await serverStarts({ ...accepted, MAX_CONCURRENT_REQUESTS: String(cap) }, '/health', true);
+    expect(started).toBe(false);
+    expect(output).toMatch(/cannot start: MAX_CONCURRENT_REQUESTS must/);
+  } else {
+    expect([env.WORKERS, env.MAX_CONCURRENT_REQUESTS]).toEqual(['2', String(cap)]);
+    const { started, output } = await serverStarts(env, '/health', true);
+    expect({ started, output }).toEqual({ started: true, output: '' });
+  }
+}, 60_000);
+
+test('without maxConcurrentRequests the construct sets no MAX_CONCURRENT_REQUESTS: the server\'s default applies', () => {
+  expect((synthesize({}) as Record<string, string>).MAX_CONCURRENT_REQUESTS).toBeUndefined();
 });

@@ -15,7 +15,7 @@ class AccessLog:
         self._writer = writer or LineWriter()
 
     def write(self, client: Optional[tuple], method: str, path: str, status: int, size: int,
-              seconds: float, user_agent: Optional[bytes], forwarded_for: Optional[bytes]) -> None:
+              seconds: float, user_agent: Optional[bytes], forwarded_for: Optional[bytes], shed: bool = False) -> None:
         record = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "remote": client[0] if client else None,
@@ -28,4 +28,6 @@ class AccessLog:
             "user_agent": user_agent.decode("latin-1") if user_agent else None,
             "model_version": self._version,
         }
+        if shed:
+            record["shed"] = True  # refused at MAX_CONCURRENT_REQUESTS
         self._writer.write(json.dumps(record, separators=(",", ":")))

@@ -17,7 +17,7 @@ from typing import Awaitable, Callable, Dict, Optional, Tuple
 from . import metrics
 from .access_log import AccessLog
 from .emf import EmfReporter
-from .errors import BodyTooLarge, MethodNotAllowed, NotFound, NotReady, UnsupportedMediaType, status_and_message
+from .errors import BodyTooLarge, MethodNotAllowed, NotFound, NotReady, Overloaded, UnsupportedMediaType, status_and_message
 from .http_io import ClientGone, Receive, Scope, Send, header, json_bytes, read_body, send_bytes, send_too_large
 from .model_state import ModelState
 from .settings import Settings
@@ -43,6 +43,9 @@ class ModelApp:
             settings.route(settings.health_path): ("GET", "/health", self.health),
         }
         self.metrics_routes: Dict[str, Tuple[str, str, Handler]] = {"/metrics": ("GET", "/metrics", self.prometheus_metrics)}
+        #: Predictions this worker works on or waits for, and the most it admits (its share of the task's cap).
+        self.admitted = 0
+        self.admit_limit = settings.worker_concurrency
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -57,6 +60,7 @@ class ModelApp:
         on_metrics_port = scope["server"][1] == self.settings.metrics_port
         route = (self.metrics_routes if on_metrics_port else self.routes).get(path)
         label = route[1] if route else "other"
+        shed = False
         try:
             if route is None:
                 routes = "GET /metrics" if on_metrics_port else \
@@ -71,18 +75,33 @@ class ModelApp:
             status, size = 413, await send_too_large(scope, receive, send, err.message, self.settings.max_drain_bytes)
         except Exception as err:  # every failure is a JSON answer
             status, message = status_and_message(err)
-            if status >= 500 and not isinstance(err, NotReady):
+            if status >= 500 and not isinstance(err, (NotReady, Overloaded)):
                 log.error("%s %s failed", method, path, exc_info=err)
-            extra = [(b"allow", err.allow.encode())] if isinstance(err, MethodNotAllowed) else []
+            shed = isinstance(err, Overloaded)
+            extra = [(b"allow", err.allow.encode())] if isinstance(err, MethodNotAllowed) else \
+                [(b"retry-after", str(Overloaded.retry_after).encode())] if shed else []
             size = await send_bytes(send, status, json_bytes({"error": message}), extra=extra)
         seconds = time.perf_counter() - started
-        metrics.observe_request(method, label, status, seconds)
+        metrics.observe_request(method, label, status, seconds, shed)
         if self.emf is not None and label == "/predict":
-            self.emf.record_request(status)
+            self.emf.record_request(status, shed)
         self.access_log.write(scope.get("client"), method, path, status, size, seconds,
-                              header(scope, b"user-agent"), header(scope, b"x-forwarded-for"))
+                              header(scope, b"user-agent"), header(scope, b"x-forwarded-for"), shed)
 
     async def predict(self, scope: Scope, receive: Receive, send: Send) -> Tuple[int, int]:
+        # Load shedding: past this worker's share of MAX_CONCURRENT_REQUESTS a request is refused at
+        # once, before its body is read, so an overloaded task answers fast instead of queueing
+        # until every client times out. /health never comes here, so it is never refused.
+        if self.admitted >= self.admit_limit:
+            raise Overloaded(f"the server is at its limit of {self.settings.max_concurrent_requests} concurrent requests; "
+                             f"retry after {Overloaded.retry_after} s")
+        self.admitted += 1
+        try:
+            return await self._predict(scope, receive, send)
+        finally:
+            self.admitted -= 1
+
+    async def _predict(self, scope: Scope, receive: Receive, send: Send) -> Tuple[int, int]:
         state = self.state
         model = state.model or await state.wait(self.settings.load_wait_seconds)
         if model is None:

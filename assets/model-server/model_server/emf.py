@@ -9,6 +9,7 @@ Metrics (namespace EMF_NAMESPACE, dimensions [Service] and [Service, ModelVersio
 - ModelLatency (Milliseconds): time in the model for one call (a micro-batch or a lone request);
 - RowsPerBatch (Count): rows in one model call;
 - Requests (Count): prediction requests answered; RequestsRejected (Count): those answered 4xx or 5xx;
+  RequestsShed (Count): those refused at once (503) at MAX_CONCURRENT_REQUESTS;
 - ModelLoadSeconds (Seconds): how long the worker took to load the model.
 
 An EMF metric carries at most 100 values. Up to 100 samples an interval are written as they are;
@@ -82,17 +83,20 @@ class EmfReporter:
         self._rows = _Samples(self._random)
         self._requests = 0
         self._rejected = 0
+        self._shed = 0
 
     def record_batch(self, rows: int, seconds: float) -> None:
         with self._lock:
             self._latency.add(seconds * 1000.0)
             self._rows.add(float(rows))
 
-    def record_request(self, status: int) -> None:
+    def record_request(self, status: int, shed: bool = False) -> None:
         with self._lock:
             self._requests += 1
             if status >= 400:
                 self._rejected += 1
+            if shed:
+                self._shed += 1
 
     def model_loaded(self, seconds: float) -> None:
         self._emit({"ModelLoadSeconds": ("Seconds", round(seconds, 3))})
@@ -100,11 +104,13 @@ class EmfReporter:
     def flush(self) -> bool:
         """Writes the interval's line, if anything happened in it. True when a line was written."""
         with self._lock:
-            latency, rows, requests, rejected = self._latency, self._rows, self._requests, self._rejected
+            latency, rows, requests, rejected, shed = self._latency, self._rows, self._requests, self._rejected, self._shed
             self._reset()
         if requests == 0 and latency.seen == 0:
             return False
-        values: Dict[str, tuple] = {"Requests": ("Count", requests), "RequestsRejected": ("Count", rejected)}
+        values: Dict[str, tuple] = {
+            "Requests": ("Count", requests), "RequestsRejected": ("Count", rejected), "RequestsShed": ("Count", shed),
+        }
         if latency.seen:
             values["ModelLatency"] = ("Milliseconds", latency.emf_values())
             values["RowsPerBatch"] = ("Count", rows.emf_values())

@@ -43,10 +43,18 @@ class NotReady(Exception):
     """The worker's model is not loaded yet."""
 
 
+class Overloaded(Exception):
+    """The worker is at its share of MAX_CONCURRENT_REQUESTS: refused at once, never queued."""
+
+    #: Seconds a client should wait before it retries (the Retry-After header).
+    retry_after = 1
+
+
 #: Errors raised by other modules, and the status each is answered with.
 _STATUS = (
     (ModelInputError, 400),
     (NotReady, 503),
+    (Overloaded, 503),
 )
 
 

@@ -15,6 +15,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client import multiprocess
 
 REQUESTS = Counter("model_server_requests_total", "HTTP requests answered", ["method", "path", "status"])
+SHED = Counter("model_server_requests_shed_total",
+               "Predictions refused at once (503) because the task was at MAX_CONCURRENT_REQUESTS")
 LATENCY = Histogram(
     "model_server_request_duration_seconds",
     "Time from the request reaching the app to its response",
@@ -40,8 +42,10 @@ _requests: Dict[Tuple[str, str, int], object] = {}
 _latency: Dict[str, object] = {}
 
 
-def observe_request(method: str, path_label: str, status: int, seconds: float) -> None:
+def observe_request(method: str, path_label: str, status: int, seconds: float, shed: bool = False) -> None:
     """`path_label` is a route's name or "other": never the raw path (bounded cardinality)."""
+    if shed:
+        SHED.inc()
     key = (method, path_label, status)
     counter = _requests.get(key)
     if counter is None:

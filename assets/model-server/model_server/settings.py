@@ -131,6 +131,8 @@ class Settings:
     batch_max_wait_ms: float
     #: How long a prediction waits for its worker's model to finish loading before a 503.
     load_wait_seconds: float
+    #: Predictions the task works on or waits for at once, over all workers; past it, a 503 at once.
+    max_concurrent_requests: int
     log_level: str
     #: Seconds between a worker's CloudWatch EMF lines (0: none).
     emf_interval: float
@@ -167,6 +169,7 @@ class Settings:
             batch_max_rows=_int(env, "BATCH_MAX_ROWS", 64),
             batch_max_wait_ms=_float(env, "BATCH_MAX_WAIT_MS", 2.0, 0.0, 100.0),
             load_wait_seconds=_float(env, "LOAD_WAIT_SECONDS", 10.0, 0.0, 3600.0),
+            max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 0, minimum=1),
             log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             emf_interval=_float(env, "EMF_INTERVAL_SECONDS", 60.0, 0.0, 3600.0),
             emf_namespace=_name(env, "EMF_NAMESPACE", "CdkModelServing"),
@@ -174,10 +177,24 @@ class Settings:
         )
 
     def __post_init__(self) -> None:
+        if self.max_concurrent_requests == 0:
+            # The default: two micro-batches' worth of requests per worker (one in the model, one
+            # gathering), or four per worker without batching. More would only wait in a queue.
+            per_worker = 2 * self.batch_max_rows if self.batching else 4
+            object.__setattr__(self, "max_concurrent_requests", self.workers * per_worker)
+        maximum = CONTRACT["maxConcurrentRequests"]["maximum"]
+        if not self.workers <= self.max_concurrent_requests <= maximum:
+            raise SettingsError(f"MAX_CONCURRENT_REQUESTS must be from WORKERS ({self.workers}), so that every worker admits "
+                                f"one request, to {maximum}, got {self.max_concurrent_requests}")
         if self.health_path in CONTRACT["reservedRoutes"]:
             raise SettingsError(f"HEALTH_PATH must not be {self.health_path}, which the server answers as a route of its own")
         if self.metrics_port == self.port:
             raise SettingsError(f"METRICS_PORT must differ from PORT ({self.port}): /metrics is never served where clients are")
+
+    @property
+    def worker_concurrency(self) -> int:
+        """Each worker's share of MAX_CONCURRENT_REQUESTS: the task never holds more than the cap."""
+        return self.max_concurrent_requests // self.workers
 
     def route(self, path: str) -> str:
         """A route's full path below the prefix: route('/predict') is /models/iris/predict."""
