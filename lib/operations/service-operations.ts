@@ -70,7 +70,14 @@ export function addServiceOperations(owner: ModelServiceBase, props: ServiceOper
   const alarms: cloudwatch.IAlarm[] = [];
   if (props.alarms.enabled ?? true) {
     const modelAlarms = new ModelAlarms(owner, 'Alarms', owner.metricsServiceName, {
-      targetErrorRate: owner.metricErrorRate(),
+      // 503s a task answers on purpose when it sheds load are not errors of the model: under
+      // overload they must not roll a deployment back.
+      targetErrorRate: new cloudwatch.MathExpression({
+        expression: 'IF(requests > 0, 100 * IF(errors > FILL(shed, 0), errors - FILL(shed, 0), 0) / requests, 0)',
+        usingMetrics: { errors: owner.metricErrors(), shed: owner.metricRequestsShed(), requests: owner.metricRequestCount() },
+        label: '5xx rate less requests shed (%)',
+        period: Duration.minutes(1),
+      }),
       loadBalancerErrorRate: owner.loadBalancer && ModelMetrics.rate(
         metrics.loadBalancerMetric('HTTPCode_ELB_5XX_Count', 'Sum'), metrics.loadBalancerMetric('RequestCount', 'Sum'), 'Load balancer 5xx rate (%)'),
       p99Latency: owner.metricLatency(99),

@@ -157,6 +157,11 @@ export abstract class ModelServiceBase extends Construct {
     return ModelMetrics.rate(this.metricErrors(), this.metricRequestCount(), '5xx rate (%)');
   }
 
+  /** Predictions the tasks refused at once, at `maxConcurrentRequests` (the server's EMF metric RequestsShed, Sum). */
+  public metricRequestsShed(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.metrics.model('RequestsShed', 'Sum', props);
+  }
+
   /** Targets failing the health check (Maximum). */
   public metricUnhealthyHosts(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
     return this.metrics.targets('UnHealthyHostCount', 'Maximum', 'Unhealthy targets', props);

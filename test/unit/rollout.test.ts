@@ -102,7 +102,13 @@ describe.each(['fargate', 'gpu'] as const)('on %s', (compute) => {
       const errorRate = byId(template, 'AWS::CloudWatch::Alarm', 'TargetErrorRate');
       expect(errorRate.Properties).toMatchObject({ Threshold: 5, EvaluationPeriods: 3, DatapointsToAlarm: 3, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching' });
       const ids = errorRate.Properties.Metrics.map((m: any) => m.Id);
-      expect(ids).toEqual(expect.arrayContaining(['expr_1', 'errors', 'requests']));
+      expect(ids).toEqual(expect.arrayContaining(['expr_1', 'errors', 'shed', 'requests']));
+      // The 503s a task answers on purpose when it sheds load (the server's RequestsShed) are not
+      // the model's errors: under overload they do not roll a deployment back.
+      expect(errorRate.Properties.Metrics.find((m: any) => m.Id === 'expr_1').Expression)
+        .toBe('IF(requests > 0, 100 * IF(errors > FILL(shed, 0), errors - FILL(shed, 0), 0) / requests, 0)');
+      expect(errorRate.Properties.Metrics.find((m: any) => m.Id === 'shed').MetricStat)
+        .toMatchObject({ Metric: { Namespace: 'CdkModelServing', MetricName: 'RequestsShed' }, Stat: 'Sum', Period: 60 });
       const p99 = byId(template, 'AWS::CloudWatch::Alarm', 'P99Latency');
       expect(p99.Properties.Threshold).toBe(1);
       expect(p99.Properties.Metrics).toEqual([expect.objectContaining({
@@ -246,11 +252,12 @@ describe.each(['fargate', 'gpu'] as const)('on %s', (compute) => {
       const errorRate = byId(template, 'AWS::CloudWatch::Alarm', 'TargetErrorRate');
       const expressions = errorRate.Properties.Metrics.filter((m: any) => m.Expression).map((m: any) => m.Expression);
       expect(expressions).toEqual(expect.arrayContaining([
-        'IF(requests > 0, 100 * errors / requests, 0)',
+        'IF(requests > 0, 100 * IF(errors > FILL(shed, 0), errors - FILL(shed, 0), 0) / requests, 0)',
         'FILL(httpcodetarget5xxcountsum0, 0) + FILL(httpcodetarget5xxcountsum1, 0)',
         'FILL(requestcountsum0, 0) + FILL(requestcountsum1, 0)',
       ]));
-      const targetGroups = errorRate.Properties.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat.Metric.Dimensions.find((d: any) => d.Name === 'TargetGroup').Value);
+      const targetGroups = errorRate.Properties.Metrics.filter((m: any) => m.MetricStat && m.Id !== 'shed')
+        .map((m: any) => m.MetricStat.Metric.Dimensions.find((d: any) => d.Name === 'TargetGroup').Value);
       expect(JSON.stringify(targetGroups)).toMatch(/AlternateTargetGroup/);
       const p99 = byId(template, 'AWS::CloudWatch::Alarm', 'P99Latency');
       expect(p99.Properties.Metrics.find((m: any) => m.Expression).Expression).toBe('MAX([FILL(targetresponsetimep990, 0), FILL(targetresponsetimep991, 0)])');
