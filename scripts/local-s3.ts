@@ -15,9 +15,15 @@ const S3RVER_CLI = require.resolve('s3rver/bin/s3rver.js');
  * --openssl-legacy-provider, and that flag stays out of everything else.
  */
 export class LocalS3 {
-  static async start(): Promise<LocalS3> {
+  /**
+   * Starts s3rver on a free port of 127.0.0.1, never one of `avoidPorts`: a port another part of
+   * the caller chose but has not bound yet (npm run local's server port) is free to the OS too.
+   */
+  static async start(avoidPorts: readonly number[] = []): Promise<LocalS3> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 's3rver-'));
-    const port = await freePort();
+    let port = await freePort();
+    for (let tries = 0; avoidPorts.includes(port) && tries < 20; tries++) port = await freePort();
+    if (avoidPorts.includes(port)) throw new Error(`no free port for the embedded S3 server apart from ${avoidPorts.join(', ')}`);
     const child = spawn(process.execPath, ['--openssl-legacy-provider', S3RVER_CLI, '--address', '127.0.0.1', '--port', String(port), '--directory', dir, '--silent'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });

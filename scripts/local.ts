@@ -112,7 +112,8 @@ async function main(): Promise<number> {
     });
 
     // The embedded S3 server holds the model, as the deployed task's bucket would.
-    s3 = await LocalS3.start();
+    // Never on the server's port, which is free until the server container binds it.
+    s3 = await LocalS3.start([options.port]);
     await s3.createBucket(BUCKET);
     let uri: string;
     let sha256: string | undefined;
