@@ -179,9 +179,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.max_concurrent_requests == 0:
             # The default: two micro-batches' worth of requests per worker (one in the model, one
-            # gathering), or four per worker without batching. More would only wait in a queue.
-            per_worker = 2 * self.batch_max_rows if self.batching else 4
-            object.__setattr__(self, "max_concurrent_requests", self.workers * per_worker)
+            # gathering; without batching, as many waiting their turn). More would only wait.
+            object.__setattr__(self, "max_concurrent_requests", self.workers * 2 * self.batch_max_rows)
         maximum = CONTRACT["maxConcurrentRequests"]["maximum"]
         if not self.workers <= self.max_concurrent_requests <= maximum:
             raise SettingsError(f"MAX_CONCURRENT_REQUESTS must be from WORKERS ({self.workers}), so that every worker admits "
