@@ -6,7 +6,6 @@ import * as path from 'node:path';
 import { treeRssKiB } from '../../scripts/process-memory';
 import { requireServerPython, requireWrk, SYSTEM_PYTHON } from '../../scripts/processes';
 import { http, ModelServerProcess } from '../helpers/model-server';
-import { pythonWithPinnedHttptools } from '../helpers/pinned-parser';
 import { debianStackOnlyTest, onPinnedStack } from '../helpers/pinned-stack';
 import { sklearnPredictions, trainRobustnessModels, trainTestModels } from '../helpers/python-models';
 
@@ -348,20 +347,14 @@ test('an upload that stalls inside its body does not hold the other predictions 
 
 /**
  * The server's own header limits (model_server/deadline_protocol.py), on both HTTP parsers: Debian's
- * older httptools, whose llhttp refuses past about 80 KB by itself, and the one requirements.txt
- * pins, installed by pip, which accepts any size and count.
+ * older httptools (integ), whose llhttp refuses past about 80 KB by itself, and the one
+ * requirements.txt pins (integ-pinned, installed by pip), which accepts any size and count.
  */
-describe.each(onPinnedStack()
-  ? [['the pinned stack\'s httptools', () => SYSTEM_PYTHON]]
-  : [
-    ['Debian\'s httptools', () => SYSTEM_PYTHON],
-    ['the pinned httptools, from pip', () => pythonWithPinnedHttptools(workDir)],
-  ])('on %s', (_name, interpreter) => {
+describe.each([onPinnedStack() ? 'the pinned httptools (integ-pinned)' : 'Debian\'s httptools (integ)'])('on %s', () => {
   let server: ModelServerProcess;
   let port: number;
   beforeAll(async () => {
-    const python = interpreter();
-    server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'forest'), WORKERS: '1', REQUEST_TIMEOUT: '2' }, python);
+    server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'forest'), WORKERS: '1', REQUEST_TIMEOUT: '2' });
     await server.waitForHealth(200);
     port = Number(new URL(server.url).port);
   }, 360_000);
