@@ -12,6 +12,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MODEL_SERVER_DIR } from '../lib/asset-paths';
+import { normalize } from '../lib/image/server-requirements';
+
+export { normalize };
 
 export interface PythonPackage {
   /**
@@ -76,10 +79,6 @@ export interface Pin {
   readonly version: string;
 }
 
-/** PEP 503 normalization: `Typing_Extensions` and `typing.extensions` are `typing-extensions`. */
-export function normalize(name: string): string {
-  return name.toLowerCase().replace(/[-_.]+/g, '-');
-}
 
 /** The `name==version` pins of a requirement file; anything else in it is an error. */
 export function readRequirements(file: string): Pin[] {

@@ -12,8 +12,8 @@ const REQUIREMENT_FILES = { cpu: 'requirements.txt', gpu: 'requirements-gpu.txt'
  */
 const EXACT_PIN = /^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)(\[[A-Za-z0-9._,-]+\])?==([0-9][A-Za-z0-9.!+_-]*)$/;
 
-/** A distribution's name as pip compares them (PEP 503). */
-function normalize(name: string): string {
+/** A distribution's name as pip compares them (PEP 503): `Typing_Extensions` and `typing.extensions` are `typing-extensions`. */
+export function normalize(name: string): string {
   return name.toLowerCase().replace(/[-_.]+/g, '-');
 }
 
