@@ -3,7 +3,7 @@ export { ModelSource, ModelArchive, type ModelSourceConfig, type ModelBucketOpti
 export { ServingImage, type ServingImageConfig, type ServingImageBuildOptions, type ModelServerImageOptions } from './image/serving-image';
 export { type ExistingListenerOptions } from './service/model-endpoint';
 export { ModelServiceBase } from './service/model-service-base';
-export { type ModelServiceBaseProps } from './service/service-props';
+export { type ModelServiceBaseProps, type ModelServiceSchedule } from './service/service-props';
 export { FargateModelService, type FargateModelServiceProps } from './service/fargate-model-service';
 export { GpuCapacity, type GpuCapacityProps, type GpuFleetProps } from './service/gpu-capacity';
 export { GpuModelService, type GpuModelServiceProps } from './service/gpu-model-service';

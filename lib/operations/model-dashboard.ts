@@ -13,6 +13,9 @@ export interface ModelDashboardProps {
   readonly desiredTasks: cloudwatch.IMetric;
   readonly cpu: cloudwatch.IMetric;
   readonly memory: cloudwatch.IMetric;
+  readonly inFlight: cloudwatch.IMetric;
+  readonly queued: cloudwatch.IMetric;
+  readonly shed: cloudwatch.IMetric;
   readonly modelLatencyP50: cloudwatch.IMetric;
   readonly modelLatencyP99: cloudwatch.IMetric;
   readonly rowsPerBatch: cloudwatch.IMetric;
@@ -48,6 +51,7 @@ export class ModelDashboard extends Construct {
     this.dashboard.addWidgets(
       graph('Tasks', [props.runningTasks, props.desiredTasks]),
       graph('CPU and memory (%)', [props.cpu, props.memory]),
+      graph('Load per task (10 s) and requests shed', [props.inFlight, props.queued], [props.shed]),
       ...(props.gpuUtilization && props.gpuMemoryUsed
         ? [graph('GPU utilization and memory in use (%)', [props.gpuUtilization, props.gpuMemoryUsed])]
         : []),

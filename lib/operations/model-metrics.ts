@@ -98,6 +98,22 @@ export class ModelMetrics {
     });
   }
 
+  /**
+   * One of the server's high-resolution per-worker load metrics (10 s) as a per-task one: its
+   * Average over the workers times the workers a task runs.
+   */
+  public perTask(metricName: string, workersPerTask: number, label: string, options: cloudwatch.MetricOptions = {}): cloudwatch.MathExpression {
+    // An id of its own per metric: graphs show several of these side by side.
+    const id = metricName.charAt(0).toLowerCase() + metricName.slice(1);
+    const period = options.period ?? Duration.seconds(10);
+    return new cloudwatch.MathExpression({
+      expression: `${id} * ${workersPerTask}`,
+      usingMetrics: { [id]: this.model(metricName, 'Average', { ...options, period }) },
+      label,
+      period,
+    });
+  }
+
   /** An EMF metric per model version: one line per version that served, so a rollout or a rollback shows. */
   public byModelVersion(metricName: string, statistic: string, label: string): cloudwatch.MathExpression {
     const service = this.serviceDimension.replace(/"/g, '\\"');

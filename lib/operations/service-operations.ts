@@ -35,6 +35,8 @@ export interface ServiceOperationsProps {
   /** The test header's value, for a side-by-side rollout (which golden requests need). */
   readonly testHeaderValue?: string;
   readonly computeMetrics: ComputeMetrics;
+  /** Whether the service may reach zero tasks, when the load balancer answers 503 by design. */
+  readonly scalesToZero: boolean;
 }
 
 /** What the operations layer made. */
@@ -79,7 +81,18 @@ export function addServiceOperations(owner: ModelServiceBase, props: ServiceOper
         period: Duration.minutes(1),
       }),
       loadBalancerErrorRate: owner.loadBalancer && ModelMetrics.rate(
-        metrics.loadBalancerMetric('HTTPCode_ELB_5XX_Count', 'Sum'), metrics.loadBalancerMetric('RequestCount', 'Sum'), 'Load balancer 5xx rate (%)'),
+        props.scalesToZero
+          // At zero tasks the load balancer answers 503 until a task is up: that is the wake-up, not an error.
+          ? new cloudwatch.MathExpression({
+            expression: 'FILL(all5xx, 0) - FILL(refused, 0)',
+            usingMetrics: {
+              all5xx: metrics.loadBalancerMetric('HTTPCode_ELB_5XX_Count', 'Sum'),
+              refused: metrics.loadBalancerMetric('HTTPCode_ELB_503_Count', 'Sum'),
+            },
+            period: Duration.minutes(1),
+          })
+          : metrics.loadBalancerMetric('HTTPCode_ELB_5XX_Count', 'Sum'),
+        metrics.loadBalancerMetric('RequestCount', 'Sum'), 'Load balancer 5xx rate (%)'),
       p99Latency: owner.metricLatency(99),
       unhealthyHosts: owner.metricUnhealthyHosts(),
       missingTasks: new cloudwatch.MathExpression({
@@ -108,6 +121,9 @@ export function addServiceOperations(owner: ModelServiceBase, props: ServiceOper
     runningTasks: owner.metricRunningTasks(),
     desiredTasks: owner.metricDesiredTasks(),
     cpu: owner.metricCpuUtilization(),
+    inFlight: owner.metricInFlightRequests(),
+    queued: owner.metricQueuedRequests(),
+    shed: owner.metricRequestsShed({ label: 'shed (503)' }),
     memory: owner.metricMemoryUtilization(),
     modelLatencyP50: metrics.model('ModelLatency', 'p50', { label: 'model p50' }),
     modelLatencyP99: metrics.model('ModelLatency', 'p99', { label: 'model p99' }),

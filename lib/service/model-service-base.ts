@@ -21,7 +21,7 @@ import { addModelContainers, ModelContainers } from './model-containers';
 import { ModelEndpoint } from './model-endpoint';
 import { ModelServiceBaseProps, SERVICE_DEFAULTS, ServiceSettings } from './service-props';
 import { addServiceScaling } from './service-scaling';
-import { checkMaxConcurrentRequests, ComputeLimits, validateServable, validateServiceProps } from './service-validation';
+import { checkMaxConcurrentRequests, ComputeLimits, scalesToZero, validateServable, validateServiceProps } from './service-validation';
 
 /**
  * The parts of a model service that do not depend on its compute. It reads in the order a
@@ -67,6 +67,7 @@ export abstract class ModelServiceBase extends Construct {
   private readonly metrics: ModelMetrics;
   private _dashboard?: cloudwatch.Dashboard;
   private _goldenRequestFunction?: lambda.IFunction;
+  private _workersPerTask = 1;
 
   /**
    * @param maxStopTimeout the longest `stopTimeout` the variant's compute allows (ECS: 2 minutes on
@@ -162,6 +163,28 @@ export abstract class ModelServiceBase extends Construct {
     return this.metrics.model('RequestsShed', 'Sum', props);
   }
 
+  /**
+   * The predictions a task holds at once, working on them or waiting for the model (the server's
+   * high-resolution EMF metric ConcurrentRequests, each second's most, averaged over 10 s and
+   * scaled from a worker to the task). No data while every task is idle.
+   */
+  public metricInFlightRequests(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.metrics.perTask('ConcurrentRequests', this._workersPerTask, 'In-flight requests per task', props);
+  }
+
+  /** Of the predictions a task holds, those whose rows wait for the model (the server's EMF metric QueuedRequests, per task, 10 s). */
+  public metricQueuedRequests(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.metrics.perTask('QueuedRequests', this._workersPerTask, 'Queued requests per task', props);
+  }
+
+  /**
+   * The share of `maxConcurrentRequests` the tasks hold (percent; the server's EMF metric
+   * ConcurrencyUtilization, 10 s): what the service scales out on.
+   */
+  public metricConcurrencyUtilization(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.metrics.model('ConcurrencyUtilization', 'Average', { period: Duration.seconds(10), label: 'Admission cap in use (%)', ...props });
+  }
+
   /** Targets failing the health check (Maximum). */
   public metricUnhealthyHosts(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
     return this.metrics.targets('UnHealthyHostCount', 'Maximum', 'Unhealthy targets', props);
@@ -245,6 +268,7 @@ export abstract class ModelServiceBase extends Construct {
     const image = (this.props.image ?? defaultImage ?? ServingImage.fromModelServer()).bind(this);
     validateServable(this, model, image, compute.gpuCount ?? 0, this.props.environment ?? {});
     checkMaxConcurrentRequests(this, this.props.maxConcurrentRequests, compute.workers);
+    this._workersPerTask = compute.workers;
     return addModelContainers(taskDefinition, {
       model,
       modelVersion: this.props.modelVersion ?? image.modelVersion ?? model.modelVersion ?? 'unversioned',
@@ -310,12 +334,23 @@ export abstract class ModelServiceBase extends Construct {
     }));
     sideBySide?.dropRedundantDependencies(service);
 
+    const toZero = scalesToZero(s, this.props.schedules);
     addServiceScaling(service, {
       ...s,
       targetGroup: this.targetGroup,
       requestsPerTaskAcrossTargetGroups: sideBySide
         ? this.metrics.targets('RequestCountPerTarget', 'Sum', 'Requests per task') as cloudwatch.MathExpression
         : undefined,
+      concurrencyUtilization: this.metricConcurrencyUtilization(),
+      highResolutionCpuScaling: this.props.highResolutionCpuScaling ?? false,
+      schedules: this.props.schedules ?? [],
+      scaleToZero: toZero ? {
+        requests: this.metricRequestCount(),
+        refusedByLoadBalancer: this.metrics.loadBalancerMetric('HTTPCode_ELB_503_Count', 'Sum'),
+        desiredTasks: this.metricDesiredTasks(),
+        idleAfter: s.scaleToZeroAfter,
+        startupTimeout: s.startupTimeout,
+      } : undefined,
     });
 
     const operations = addServiceOperations(this, {
@@ -328,6 +363,7 @@ export abstract class ModelServiceBase extends Construct {
       routePrefix: endpoint.pathPrefix,
       testHeaderValue: endpoint.testHeaderValue,
       computeMetrics,
+      scalesToZero: toZero,
     });
     this.alarms.push(...operations.alarms);
     this._dashboard = operations.dashboard;

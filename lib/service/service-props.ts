@@ -1,4 +1,5 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, TimeZone } from 'aws-cdk-lib';
+import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -169,10 +170,45 @@ export interface ModelServiceBaseProps {
   readonly deregistrationDelay?: Duration;
 
   /**
-   * The fewest tasks; autoscaling never goes below it.
+   * The fewest tasks; autoscaling never goes below it. `0` lets the service scale to zero after
+   * `scaleToZeroAfter` without requests, and wake on the next one: the load balancer answers `503`
+   * until a task is healthy (about two minutes on Fargate, more on GPU; see docs/scaling.md), so
+   * clients must retry. Works with `Rollout.rolling()` only.
    * @default 2
    */
   readonly minCapacity?: number;
+
+  /**
+   * With `minCapacity: 0` (or a schedule's), how long the service may go without a request before
+   * it scales to zero tasks: whole minutes, from 5 minutes to a day.
+   * @default Duration.minutes(15)
+   */
+  readonly scaleToZeroAfter?: Duration;
+
+  /**
+   * Scale out within about 30 seconds when the tasks hold, on average over 10 seconds, this
+   * percentage of `maxConcurrentRequests` (the server's high-resolution ConcurrencyUtilization
+   * metric): before requests queue, and well before one-minute request counts or CPU notice.
+   * From 10 to 100.
+   * @default 50
+   */
+  readonly scaleOutAtConcurrencyPercent?: number;
+
+  /**
+   * Have ECS publish the service's CPU utilization every 20 seconds instead of every minute, and
+   * scale on it (`ECSServiceAverageCPUUtilizationHighResolution`): the CPU policy reacts in about
+   * a minute instead of three. CloudWatch bills the extra datapoints like detailed monitoring.
+   * cfn-lint 1.51 and older do not know the property this sets (`MonitoringConfiguration`).
+   * @default false
+   */
+  readonly highResolutionCpuScaling?: boolean;
+
+  /**
+   * Scheduled capacity changes, such as fewer tasks at night or none on weekends. A schedule's
+   * `minCapacity: 0` makes the service scale to zero when idle while it holds (see `minCapacity`).
+   * @default - none
+   */
+  readonly schedules?: ModelServiceSchedule[];
 
   /**
    * The most tasks.
@@ -235,6 +271,29 @@ export interface ModelServiceBaseProps {
   readonly dashboard?: boolean;
 }
 
+/** A scheduled change of a model service's capacity limits. */
+export interface ModelServiceSchedule {
+  /** The scheduled action's name, unique within the service: letters, digits, `-` and `_`. */
+  readonly name: string;
+  /** When: `appscaling.Schedule.cron({ hour: '19', minute: '0' })`, `Schedule.at(...)`, `Schedule.rate(...)`. */
+  readonly schedule: appscaling.Schedule;
+  /**
+   * The fewest tasks from then on.
+   * @default - unchanged
+   */
+  readonly minCapacity?: number;
+  /**
+   * The most tasks from then on.
+   * @default - unchanged
+   */
+  readonly maxCapacity?: number;
+  /**
+   * The time zone `schedule` is in (an IANA name such as `Europe/Berlin`).
+   * @default - UTC
+   */
+  readonly timeZone?: TimeZone;
+}
+
 /** Defaults and limits shared by every model service. */
 export const SERVICE_DEFAULTS = {
   containerPort: ModelContainerContract.DEFAULT_PORT,
@@ -246,6 +305,8 @@ export const SERVICE_DEFAULTS = {
   maxCapacity: 4,
   targetRequestsPerTaskPerMinute: 3000,
   targetCpuUtilization: 70,
+  scaleToZeroAfter: Duration.minutes(15),
+  scaleOutAtConcurrencyPercent: 50,
 };
 
 /** The props that have a default, with it filled in. */

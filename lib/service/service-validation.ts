@@ -8,7 +8,7 @@ import { validateAlarmOptions } from '../operations/model-alarms';
 import { Rollout } from '../rollout/rollout';
 import { checkDuration, checkIntRange, InvalidPropError } from '../validation';
 import { ModelEndpoint } from './model-endpoint';
-import { ModelServiceBaseProps, ServiceSettings } from './service-props';
+import { ModelServiceBaseProps, ModelServiceSchedule, ServiceSettings } from './service-props';
 import { StartupBudget } from './startup-budget';
 
 /** A model version: printable ASCII without spaces, as a metric dimension and a header allow. */
@@ -42,13 +42,28 @@ export function validateServiceProps(
   checkDuration(scope, 'startupTimeout', s.startupTimeout, StartupBudget.MIN_STARTUP_TIMEOUT, Duration.hours(2));
   checkDuration(scope, 'stopTimeout', s.stopTimeout, Duration.seconds(2), limits.maxStopTimeout);
   checkDuration(scope, 'deregistrationDelay', s.deregistrationDelay, Duration.seconds(0), Duration.seconds(3600));
-  checkIntRange(scope, 'minCapacity', s.minCapacity, 1, 1000);
+  checkIntRange(scope, 'minCapacity', s.minCapacity, 0, 1000);
   checkIntRange(scope, 'maxCapacity', s.maxCapacity, 1, 1000);
   if (s.minCapacity > s.maxCapacity) {
     throw new InvalidPropError(scope, 'minCapacity', `(${s.minCapacity}) must not exceed maxCapacity (${s.maxCapacity})`);
   }
   checkIntRange(scope, 'targetRequestsPerTaskPerMinute', s.targetRequestsPerTaskPerMinute, 1, 1_000_000);
   checkIntRange(scope, 'targetCpuUtilization', s.targetCpuUtilization, 10, 95);
+  checkIntRange(scope, 'scaleOutAtConcurrencyPercent', s.scaleOutAtConcurrencyPercent, 10, 100);
+  validateSchedules(scope, props.schedules ?? []);
+  const toZero = scalesToZero(s, props.schedules);
+  if (props.scaleToZeroAfter !== undefined && !toZero) {
+    throw new InvalidPropError(scope, 'scaleToZeroAfter', 'applies to a service that may scale to zero: set minCapacity (or a schedule\'s) to 0, or drop scaleToZeroAfter');
+  }
+  checkDuration(scope, 'scaleToZeroAfter', s.scaleToZeroAfter, Duration.minutes(5), Duration.days(1));
+  if (!Token.isUnresolved(s.scaleToZeroAfter.toSeconds()) && s.scaleToZeroAfter.toSeconds() % 60 !== 0) {
+    throw new InvalidPropError(scope, 'scaleToZeroAfter', `must be whole minutes (the idle alarm counts one-minute periods), got ${s.scaleToZeroAfter.toHumanString()}`);
+  }
+  if (toZero && rollout.sideBySide) {
+    throw new InvalidPropError(scope, props.minCapacity === 0 ? 'minCapacity' : 'schedules',
+      'may reach 0 tasks, which works with Rollout.rolling() only: a canary, linear or blue/green rollout tests and shifts traffic ' +
+      'to new tasks beside running ones, and a service at zero has none; keep minCapacity (and every schedule\'s) at 1 or more, or use Rollout.rolling()');
+  }
 
   if (props.existingListener) ModelEndpoint.validateExistingListener(scope, props.existingListener, rollout.sideBySide);
   if (props.goldenRequests && !rollout.sideBySide) {
@@ -89,6 +104,33 @@ export function validateServiceProps(
   if (props.cluster && props.vpc) {
     throw new InvalidPropError(scope, 'vpc', 'is taken from the cluster when cluster is given; pass one of them');
   }
+}
+
+/** Whether a service may reach zero tasks: minCapacity 0, or a schedule's. */
+export function scalesToZero(s: Pick<ServiceSettings, 'minCapacity'>, schedules: ModelServiceSchedule[] = []): boolean {
+  return s.minCapacity === 0 || schedules.some((schedule) => schedule.minCapacity === 0);
+}
+
+const SCHEDULE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function validateSchedules(scope: IConstruct, schedules: ModelServiceSchedule[]): void {
+  const names = new Set<string>();
+  schedules.forEach((schedule, i) => {
+    const at = `schedules[${i}]`;
+    if (!SCHEDULE_NAME.test(schedule.name)) {
+      throw new InvalidPropError(scope, `${at}.name`, `must be 1-64 letters, digits, '-' or '_', got '${schedule.name}'`);
+    }
+    if (names.has(schedule.name)) throw new InvalidPropError(scope, `${at}.name`, `'${schedule.name}' is taken by an earlier schedule; give each a name of its own`);
+    names.add(schedule.name);
+    if (schedule.minCapacity === undefined && schedule.maxCapacity === undefined) {
+      throw new InvalidPropError(scope, at, 'changes nothing: give minCapacity, maxCapacity or both');
+    }
+    if (schedule.minCapacity !== undefined) checkIntRange(scope, `${at}.minCapacity`, schedule.minCapacity, 0, 1000);
+    if (schedule.maxCapacity !== undefined) checkIntRange(scope, `${at}.maxCapacity`, schedule.maxCapacity, 0, 1000);
+    if (schedule.minCapacity !== undefined && schedule.maxCapacity !== undefined && schedule.minCapacity > schedule.maxCapacity) {
+      throw new InvalidPropError(scope, `${at}.minCapacity`, `(${schedule.minCapacity}) must not exceed its maxCapacity (${schedule.maxCapacity})`);
+    }
+  });
 }
 
 /** An ACM certificate's ARN, or an IAM server certificate's: the two kinds a load balancer listener takes. */

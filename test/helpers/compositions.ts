@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack, StackProps, TimeZone } from 'aws-cdk-lib';
+import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -166,10 +167,42 @@ function rolloutsApp(): App {
   return app;
 }
 
+/**
+ * Services that scale to zero and wake on a request: Fargate with off-hours schedules, GPU and
+ * GPU Spot, in one VPC, each behind its own load balancer (the wake alarm watches its 503s).
+ */
+export function scaleToZeroApp(): App {
+  const app = newApp();
+  const stack = new Stack(app, 'Elastic', { env: ENV });
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+  const model = (key: string) => ModelSource.fromS3Uri(`s3://team-models/${key}`);
+  new FargateModelService(stack, 'Iris', {
+    vpc,
+    model: model('iris/v3/model.joblib'),
+    minCapacity: 0,
+    scaleToZeroAfter: Duration.minutes(30),
+    schedules: [
+      { name: 'weekday-mornings', schedule: appscaling.Schedule.cron({ weekDay: 'MON-FRI', hour: '7', minute: '0' }), minCapacity: 2, timeZone: TimeZone.EUROPE_BERLIN },
+      { name: 'evenings', schedule: appscaling.Schedule.cron({ hour: '19', minute: '0' }), minCapacity: 0, timeZone: TimeZone.EUROPE_BERLIN },
+    ],
+  });
+  new GpuModelService(stack, 'Resnet', { vpc, model: model('resnet/v1/model.pt'), minCapacity: 0 });
+  new GpuModelService(stack, 'Clip', {
+    vpc,
+    model: model('clip/v2/model.pt'),
+    spot: true,
+    minCapacity: 1,
+    maxCapacity: 4,
+    schedules: [{ name: 'weekends', schedule: appscaling.Schedule.cron({ weekDay: 'SAT', hour: '0', minute: '0' }), minCapacity: 0, maxCapacity: 2 }],
+  });
+  return app;
+}
+
 /** Every composition, by name. */
 export const COMPOSITIONS: Record<string, () => App> = {
   'a platform stack\'s VPC, cluster, listener and KMS bucket, used by two stacks of models': platformApp,
   'Fargate and GPU side by side on one cluster and one listener': sideBySideApp,
   'a platform stack\'s GPU capacity, shared by GPU services in two stacks': sharedGpuApp,
   'every rollout strategy, on shared listeners and new load balancers, Fargate and GPU': rolloutsApp,
+  'Fargate, GPU and GPU Spot services that scale to zero, with schedules': scaleToZeroApp,
 };

@@ -53,7 +53,7 @@ async function burst(server: ModelServerProcess) {
 }
 
 test('at a cap of 2, a burst of 32 clients gets 200s and immediate 503s with Retry-After, nothing else; /health always 200; every count agrees', async () => {
-  const server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'forest'), WORKERS: '1', MAX_CONCURRENT_REQUESTS: '2', EMF_INTERVAL_SECONDS: '1' });
+  const server = await ModelServerProcess.start({ MODEL_DIR: path.join(workDir, 'forest'), WORKERS: '1', MAX_CONCURRENT_REQUESTS: '2', EMF_INTERVAL_SECONDS: '1', LOAD_INTERVAL_SECONDS: '1' });
   await server.waitForHealth(200);
   let shed: Array<{ status: number; body: any; retryAfter: string | null }>;
   try {
@@ -77,6 +77,9 @@ test('at a cap of 2, a burst of 32 clients gets 200s and immediate 503s with Ret
   expect(lines.filter((l) => l.startsWith('{"time"') && l.includes('"shed":true') && l.includes('"status":503'))).toHaveLength(shed!.length);
   const emf = lines.filter((l) => l.startsWith('{"_aws"')).map((l) => JSON.parse(l)).filter((l) => 'RequestsShed' in l);
   expect(emf.reduce((n, l) => n + l.RequestsShed, 0)).toBe(shed!.length);
+  // The high-resolution load samples: never more than the cap held at once, and the cap reached.
+  const held = lines.filter((l) => l.startsWith('{"_aws"')).map((l) => JSON.parse(l)).flatMap((l) => l.ConcurrentRequests ?? []);
+  expect(Math.max(...held)).toBe(2);
 }, 120_000);
 
 test('by default the cap is two micro-batches per worker: the same burst is served whole', async () => {

@@ -27,6 +27,7 @@ beforeAll(async () => {
   await fs.copyFile(sampleModelFile(SYSTEM_PYTHON), path.join(modelDir, 'iris.joblib'));
   server = await ModelServerProcess.start({
     MODEL_DIR: modelDir, WORKERS: '2', MODEL_VERSION: 'v-7f3a9c', SERVICE_NAME: 'iris-prod', EMF_INTERVAL_SECONDS: '1',
+    LOAD_INTERVAL_SECONDS: '1', MAX_CONCURRENT_REQUESTS: '60', // 30 a worker: more than the 24 clients
   });
   await server.waitForHealth();
   const started = Date.now();
@@ -73,9 +74,10 @@ test('the validator catches what CloudWatch would drop', () => {
 
 test('the counts add up to the requests sent, in the service and version dimensions', () => {
   const intervals = lines.filter((l) => 'Requests' in l);
+  expect(intervals.reduce((n, l) => n + l.RequestsShed, 0)).toBe(0);
   expect(intervals.reduce((n, l) => n + l.Requests, 0)).toBe(GOOD + BAD);
   expect(intervals.reduce((n, l) => n + l.RequestsRejected, 0)).toBe(BAD);
-  for (const l of lines) {
+  for (const l of lines.filter((line) => !('ConcurrentRequests' in line))) {
     expect(l).toMatchObject({ Service: 'iris-prod', ModelVersion: 'v-7f3a9c' });
     expect(l._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'CdkModelServing', Dimensions: [['Service'], ['Service', 'ModelVersion']] });
   }
@@ -92,6 +94,33 @@ test('the rate is bounded: one load line per worker, at most one line per worker
   const intervals = lines.filter((l) => 'Requests' in l);
   expect(intervals.length).toBeLessThanOrEqual(2 * (Math.ceil(elapsedSeconds) + 1));
   for (const l of intervals) expect((l.ModelLatency ?? []).length).toBeLessThanOrEqual(100);
+});
+
+test('the load lines: high-resolution, per second, within each worker\'s share of the cap, and only while it held predictions', () => {
+  const load = lines.filter((l) => 'ConcurrentRequests' in l);
+  expect(load.length).toBeGreaterThan(0);
+  for (const l of load) {
+    expect(l._aws.CloudWatchMetrics[0]).toEqual({
+      Namespace: 'CdkModelServing',
+      Dimensions: [['Service']],
+      Metrics: ['ConcurrentRequests', 'QueuedRequests', 'ConcurrencyUtilization'].map((Name) => ({
+        Name, Unit: Name === 'ConcurrencyUtilization' ? 'Percent' : 'Count', StorageResolution: 1,
+      })),
+    });
+    expect(l.Service).toBe('iris-prod');
+    // One value per second of the interval (the last line, at SIGTERM, may hold fewer).
+    expect(l.ConcurrentRequests.length).toBeGreaterThanOrEqual(1);
+    expect(l.ConcurrentRequests.length).toBeLessThanOrEqual(2);
+    l.ConcurrentRequests.forEach((held: number, i: number) => {
+      expect(held).toBeLessThanOrEqual(CONCURRENCY);
+      expect(l.QueuedRequests[i]).toBeLessThanOrEqual(held);
+      expect(l.ConcurrencyUtilization[i]).toBeCloseTo((100 * held) / 30, 2);
+    });
+    expect([...l.ConcurrentRequests, ...l.QueuedRequests].some((n: number) => n > 0)).toBe(true); // idle seconds write nothing
+  }
+  // 24 clients over 2 workers: some second saw several predictions held at once.
+  expect(Math.max(...load.flatMap((l) => l.ConcurrentRequests))).toBeGreaterThan(2);
+  expect(load.length).toBeLessThanOrEqual(2 * (Math.ceil(elapsedSeconds) + 1));
 });
 
 test('the model version is on /health and in model_info', async () => {

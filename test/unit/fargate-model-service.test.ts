@@ -327,7 +327,6 @@ describe('invalid props fail synth with a message that names the prop', () => {
     ['ephemeral storage', { ephemeralStorageGiB: 10 }, "Test/Model: invalid 'ephemeralStorageGiB': must be an integer from 21 to 200, got 10"],
     ['health path', { healthCheckPath: 'health' }, "Test/Model: invalid 'healthCheckPath': must be a URL path like /models/iris or /health"],
     ['min above max', { minCapacity: 5, maxCapacity: 2 }, "Test/Model: invalid 'minCapacity': (5) must not exceed maxCapacity (2)"],
-    ['zero min', { minCapacity: 0 }, "Test/Model: invalid 'minCapacity': must be an integer from 1 to 1000, got 0"],
     ['port', { containerPort: 70000 }, "Test/Model: invalid 'containerPort': must be an integer from 1 to 65535, got 70000"],
     ['the metrics port as containerPort', { containerPort: 9090 },
       "Test/Model: invalid 'containerPort': must not be 9090, the server's metrics port (never a load balancer target)"],

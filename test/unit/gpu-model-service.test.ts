@@ -143,7 +143,8 @@ describe('defaults', () => {
 
   test('the same load balancer and autoscaling as on Fargate', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/health', TargetType: 'ip' });
-    template.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 2);
+    // Request count and CPU (target tracking), concurrency (step).
+    template.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 3);
   });
 
   test('no instance store set-up unless asked for', () => {

@@ -40,6 +40,11 @@ function only(template: Template, type: string): any {
   return found[0];
 }
 
+/** The golden-signal alarms: every alarm but those that drive scaling (below the service's task count). */
+function operationalAlarms(template: Template): any[] {
+  return Object.entries(template.findResources('AWS::CloudWatch::Alarm')).filter(([id]) => !/ServiceTaskCount/.test(id)).map(([, a]) => a);
+}
+
 function byId(template: Template, type: string, idPart: string): any {
   const found = Object.entries(template.findResources(type)).filter(([id]) => id.includes(idPart));
   expect(found).toHaveLength(1);
@@ -316,7 +321,7 @@ describe('alarms, metrics and the dashboard', () => {
     expect(byId(template, 'AWS::CloudWatch::Alarm', 'P99Latency').Properties).toMatchObject({ Threshold: 0.25, EvaluationPeriods: 5 });
     const lbRate = byId(template, 'AWS::CloudWatch::Alarm', 'LoadBalancerErrorRate');
     expect(JSON.stringify(lbRate.Properties.Metrics)).toMatch(/HTTPCode_ELB_5XX_Count/);
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    const alarms = operationalAlarms(template);
     expect(alarms.map((a: any) => a.Properties.AlarmDescription).sort()).toEqual([
       'A task failed to download or load its model (model-fetcher errors, "model failed to load")',
       'Fewer tasks running than desired (Container Insights)',
@@ -337,7 +342,9 @@ describe('alarms, metrics and the dashboard', () => {
 
   test('alarms off: none, and no deployment alarms; rollbackOnAlarm off: alarms that do not roll back', () => {
     const off = synth('fargate', { alarms: { enabled: false } });
-    off.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    expect(operationalAlarms(off)).toEqual([]);
+    // Scaling's own alarm is not a golden-signal alarm: it stays.
+    expect(Object.keys(off.findResources('AWS::CloudWatch::Alarm'))).toEqual([expect.stringMatching(/ServiceTaskCountConcurrencyAlarm/)]);
     expect(only(off, 'AWS::ECS::Service').Properties.DeploymentConfiguration.Alarms).toEqual({ AlarmNames: [], Enable: false, Rollback: false });
     const noRollback = synth('fargate', { alarms: { rollbackOnAlarm: false } });
     expect(Object.keys(noRollback.findResources('AWS::CloudWatch::Alarm')).length).toBeGreaterThan(3);

@@ -19,6 +19,7 @@ from .access_log import AccessLog
 from .emf import EmfReporter
 from .errors import BodyTooLarge, MethodNotAllowed, NotFound, NotReady, Overloaded, UnsupportedMediaType, status_and_message
 from .http_io import ClientGone, Receive, Scope, Send, header, json_bytes, read_body, send_bytes, send_too_large
+from .load import Admission
 from .model_state import ModelState
 from .settings import Settings
 from .validation import parse_json, parse_predict_request
@@ -44,8 +45,7 @@ class ModelApp:
         }
         self.metrics_routes: Dict[str, Tuple[str, str, Handler]] = {"/metrics": ("GET", "/metrics", self.prometheus_metrics)}
         #: Predictions this worker works on or waits for, and the most it admits (its share of the task's cap).
-        self.admitted = 0
-        self.admit_limit = settings.worker_concurrency
+        self.admission = Admission(settings.worker_concurrency)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -92,14 +92,13 @@ class ModelApp:
         # Load shedding: past this worker's share of MAX_CONCURRENT_REQUESTS a request is refused at
         # once, before its body is read, so an overloaded task answers fast instead of queueing
         # until every client times out. /health never comes here, so it is never refused.
-        if self.admitted >= self.admit_limit:
+        if not self.admission.try_admit():
             raise Overloaded(f"the server is at its limit of {self.settings.max_concurrent_requests} concurrent requests; "
                              f"retry after {Overloaded.retry_after} s")
-        self.admitted += 1
         try:
             return await self._predict(scope, receive, send)
         finally:
-            self.admitted -= 1
+            self.admission.release()
 
     async def _predict(self, scope: Scope, receive: Receive, send: Send) -> Tuple[int, int]:
         state = self.state

@@ -72,6 +72,10 @@ class MicroBatcher:
     def end(self) -> None:
         self._in_flight -= 1
 
+    def queued(self) -> int:
+        """Requests whose rows wait for a model call."""
+        return self._queue.qsize()
+
     def submit(self, rows: np.ndarray) -> Awaitable[Prediction]:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
@@ -151,6 +155,10 @@ class SerialPredictor:
         self._predict = predict
         self._on_batch = on_batch
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        # Each counter is written by one thread only (submitted on the event loop, started in the
+        # model thread), so neither loses an update; their difference is the queue.
+        self._submitted = 0
+        self._started = 0
 
     def begin(self) -> None:
         pass
@@ -158,10 +166,16 @@ class SerialPredictor:
     def end(self) -> None:
         pass
 
+    def queued(self) -> int:
+        """Requests whose rows wait for a model call."""
+        return self._submitted - self._started
+
     def submit(self, rows: np.ndarray) -> Awaitable[Prediction]:
+        self._submitted += 1
         return asyncio.get_running_loop().run_in_executor(self._pool, self._timed, rows)
 
     def _timed(self, rows: np.ndarray) -> Prediction:
+        self._started += 1
         started = time.perf_counter()
         result = self._predict(rows)
         if self._on_batch:

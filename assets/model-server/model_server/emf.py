@@ -12,6 +12,14 @@ Metrics (namespace EMF_NAMESPACE, dimensions [Service] and [Service, ModelVersio
   RequestsShed (Count): those refused at once (503) at MAX_CONCURRENT_REQUESTS;
 - ModelLoadSeconds (Seconds): how long the worker took to load the model.
 
+High-resolution metrics (StorageResolution 1, dimension [Service] only), one line per worker and
+LOAD_INTERVAL_SECONDS (10) while it held any prediction, one value per second, for scaling within
+seconds (see load.py):
+- ConcurrentRequests (Count): the most predictions the worker held at once (working on or waiting for);
+- QueuedRequests (Count): of those, the ones whose rows waited for the model;
+- ConcurrencyUtilization (Percent): ConcurrentRequests as a share of the worker's part of
+  MAX_CONCURRENT_REQUESTS. Its Average over the service is the fleet's share of its admission cap.
+
 An EMF metric carries at most 100 values. Up to 100 samples an interval are written as they are;
 beyond that, 100 evenly spaced quantiles of the interval's samples (a bounded reservoir) are, so
 percentiles stay close while Sum and SampleCount describe the quantiles: Requests gives the true
@@ -27,6 +35,7 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from .line_writer import LineWriter
+from .load import LoadSampler, LoadSamples
 
 #: EMF's limit on values in one metric.
 MAX_VALUES = 100
@@ -77,6 +86,9 @@ class EmfReporter:
         self._reset()
         self._stopped = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._load: Optional[LoadSampler] = None
+        self._load_interval = 10.0
+        self._load_thread: Optional[threading.Thread] = None
 
     def _reset(self) -> None:
         self._latency = _Samples(self._random)
@@ -117,17 +129,34 @@ class EmfReporter:
         self._emit(values)
         return True
 
-    def start(self) -> None:
-        """Flushes every `interval` seconds on a daemon thread, and once more at stop()."""
+    def flush_load(self) -> bool:
+        """Writes the high-resolution load line of the samples taken since the last, unless all were 0."""
+        if self._load is None:
+            return False
+        samples = self._load.take()
+        if samples.idle():
+            return False
+        self._emit_load(samples)
+        return True
+
+    def start(self, load: Optional[LoadSampler] = None, load_interval: float = 10.0) -> None:
+        """Flushes every `interval` seconds on a daemon thread, and once more at stop(); with `load`,
+        samples it every second and writes its line every `load_interval` seconds on another."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="emf", daemon=True)
             self._thread.start()
+        if load is not None and self._load_thread is None:
+            self._load, self._load_interval = load, load_interval
+            self._load_thread = threading.Thread(target=self._run_load, name="emf-load", daemon=True)
+            self._load_thread.start()
 
     def stop(self) -> None:
         self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for thread in (self._thread, self._load_thread):
+            if thread is not None:
+                thread.join(timeout=5)
         self.flush()
+        self.flush_load()
 
     def _run(self) -> None:
         while not self._stopped.wait(self.interval):
@@ -135,6 +164,38 @@ class EmfReporter:
                 self.flush()
             except Exception:  # metrics must never take the worker down
                 pass
+
+    def _run_load(self) -> None:
+        taken = 0
+        while not self._stopped.wait(1.0):
+            try:
+                self._load.sample()  # type: ignore[union-attr]
+                taken += 1
+                if taken >= self._load_interval:
+                    taken = 0
+                    self.flush_load()
+            except Exception:  # metrics must never take the worker down
+                pass
+
+    def _emit_load(self, samples: LoadSamples) -> None:
+        values = {
+            "ConcurrentRequests": ("Count", samples.concurrent),
+            "QueuedRequests": ("Count", samples.queued),
+            "ConcurrencyUtilization": ("Percent", samples.utilization),
+        }
+        document = {
+            "_aws": {
+                "Timestamp": int(self._clock() * 1000),
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [["Service"]],
+                    "Metrics": [{"Name": name, "Unit": unit, "StorageResolution": 1} for name, (unit, _) in values.items()],
+                }],
+            },
+            "Service": self.service,
+            **{name: value for name, (_, value) in values.items()},
+        }
+        self._writer.write(json.dumps(document, separators=(",", ":")))
 
     def _emit(self, values: Dict[str, tuple]) -> None:
         document = {

@@ -77,6 +77,7 @@ class ModelServer(BaseApplication):
         from .batching import MicroBatcher, SerialPredictor
         from .emf import EmfReporter
         from .line_writer import LineWriter
+        from .load import LoadSampler
         from .model_state import ModelState
 
         s = self.settings
@@ -84,7 +85,6 @@ class ModelServer(BaseApplication):
         emf = None
         if s.emf_interval > 0:
             emf = EmfReporter(s.emf_namespace, s.service_name, s.model_version, s.emf_interval, stdout)
-            emf.start()
             atexit.register(emf.stop)  # the last interval's line, when the worker stops
 
         def on_call(requests: int, rows: int, seconds: float) -> None:
@@ -110,7 +110,10 @@ class ModelServer(BaseApplication):
         state = ModelState(self.model_path, s, make_predictor, on_failure=_exit_worker, on_loaded=on_loaded,
                            worker_info=self.worker_info)
         state.load_in_background()
-        return ModelApp(state, s, AccessLog(s.model_version, stdout), emf)
+        app = ModelApp(state, s, AccessLog(s.model_version, stdout), emf)
+        if emf is not None:
+            emf.start(LoadSampler(app.admission, lambda: state.predictor.queued() if state.predictor else 0), s.load_interval)
+        return app
 
 
 def run(settings: Settings, model_path: str) -> None:

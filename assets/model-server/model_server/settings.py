@@ -136,6 +136,8 @@ class Settings:
     log_level: str
     #: Seconds between a worker's CloudWatch EMF lines (0: none).
     emf_interval: float
+    #: Seconds between a worker's high-resolution load lines (EMF; off with emf_interval 0).
+    load_interval: float
     #: The EMF metrics' namespace and Service dimension (the constructs pass the service's name).
     emf_namespace: str
     service_name: str
@@ -172,6 +174,7 @@ class Settings:
             max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 0, minimum=1),
             log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             emf_interval=_float(env, "EMF_INTERVAL_SECONDS", 60.0, 0.0, 3600.0),
+            load_interval=_float(env, "LOAD_INTERVAL_SECONDS", 10.0, 1.0, 60.0),
             emf_namespace=_name(env, "EMF_NAMESPACE", "CdkModelServing"),
             service_name=_name(env, "SERVICE_NAME", "model-server"),
         )
