@@ -9,7 +9,7 @@
  *
  *   BENCH_SECONDS=10 BENCH_SOAK_SECONDS=60 npm run bench:serve
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,7 +17,7 @@ import { MODEL_SERVER_DIR } from '../lib/asset-paths';
 import { IRIS_TRAINER } from '../scripts/iris-models';
 import { treeRssKiB } from '../scripts/process-memory';
 import { freePort, requireServerPython, requireWrk, SYSTEM_PYTHON } from '../scripts/processes';
-import { waitForHttp } from '../scripts/wait-for-http';
+import { Server, start, withServer } from './servers';
 import { wrkPredict, WrkResult } from './wrk';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -28,36 +28,6 @@ const WORKERS = os.cpus().length;
 /** gunicorn's usual advice for gthread: a few threads per worker. */
 const GTHREAD_THREADS = 4;
 
-interface Server {
-  readonly name: string;
-  readonly url: string;
-  readonly pid: number;
-  stop(): Promise<void>;
-}
-
-async function start(
-  name: string, command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, port: number, logFile: string,
-): Promise<Server> {
-  // Output goes to a file, not a pipe: wrk runs synchronously, and a server blocked on a full
-  // pipe (Flask's development server and this server log every request) would measure the pipe, not the server.
-  const out = fs.openSync(logFile, 'w');
-  const child = spawn(command, args, { cwd, env, stdio: ['ignore', out, out] });
-  fs.closeSync(out);
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${url}/health`, { alive: () => child.exitCode === null, describe: () => fs.readFileSync(logFile, 'utf8').slice(-4000) });
-  return {
-    name,
-    url,
-    pid: child.pid!,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-    }),
-  };
-}
-
 function measure(server: Server, connections = CONNECTIONS): Map<number, WrkResult> {
   const results = new Map<number, WrkResult>();
   wrkPredict(`${server.url}/predict`, 16, 2); // warm-up
@@ -66,16 +36,6 @@ function measure(server: Server, connections = CONNECTIONS): Map<number, WrkResu
     process.stderr.write(`  ${server.name} at ${c} connection(s): ${results.get(c)!.requestsPerSecond.toFixed(0)} req/s\n`);
   }
   return results;
-}
-
-/** Runs `body` against a server started by `launch`, always stopping it. */
-async function withServer<T>(launch: () => Promise<Server>, body: (s: Server) => Promise<T> | T): Promise<T> {
-  const server = await launch();
-  try {
-    return await body(server);
-  } finally {
-    await server.stop();
-  }
 }
 
 function trainModels(work: string): { forest: string; noop: string } {

@@ -2,6 +2,7 @@
 scikit-learn (scripts/iris-models.ts names this file):
 
     python3 iris_models.py forest OUT.joblib   # the textbook recipe's model: a 100-tree RandomForest
+    python3 iris_models.py slow-forest OUT.joblib  # a 1,000-tree RandomForest: a slow model (npm run bench:shed)
     python3 iris_models.py noop OUT.joblib     # a DummyClassifier: the cost of the server's front alone
     python3 iris_models.py test-set DIR        # forest.joblib, regressor.joblib and slow/slow.joblib in DIR
 """
@@ -20,9 +21,9 @@ from sklearn.linear_model import LinearRegression
 X, y = load_iris(return_X_y=True)
 
 
-def forest() -> RandomForestClassifier:
+def forest(trees: int = 100) -> RandomForestClassifier:
     """The textbook chapter's model: 100 trees on iris, integer labels."""
-    return RandomForestClassifier(n_estimators=100, random_state=42).fit(X, y)
+    return RandomForestClassifier(n_estimators=trees, random_state=42).fit(X, y)
 
 
 class Sleep:
@@ -54,6 +55,8 @@ if __name__ == "__main__":
     kind, out = sys.argv[1], sys.argv[2]
     if kind == "forest":
         joblib.dump(forest(), out)
+    elif kind == "slow-forest":
+        joblib.dump(forest(1000), out)
     elif kind == "noop":
         joblib.dump(DummyClassifier(strategy="prior").fit(X, y), out)
     elif kind == "test-set":

@@ -108,6 +108,7 @@ test('the load lines: high-resolution, per second, within each worker\'s share o
       })),
     });
     expect(l.Service).toBe('iris-prod');
+    expect([0, 1]).toContain(l.Worker); // the worker's slot: a log field, not a dimension
     // One value per second of the interval (the last line, at SIGTERM, may hold fewer).
     expect(l.ConcurrentRequests.length).toBeGreaterThanOrEqual(1);
     expect(l.ConcurrentRequests.length).toBeLessThanOrEqual(2);

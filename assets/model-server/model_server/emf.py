@@ -89,6 +89,7 @@ class EmfReporter:
         self._load: Optional[LoadSampler] = None
         self._load_interval = 10.0
         self._load_thread: Optional[threading.Thread] = None
+        self._worker: Optional[int] = None
 
     def _reset(self) -> None:
         self._latency = _Samples(self._random)
@@ -139,9 +140,11 @@ class EmfReporter:
         self._emit_load(samples)
         return True
 
-    def start(self, load: Optional[LoadSampler] = None, load_interval: float = 10.0) -> None:
+    def start(self, load: Optional[LoadSampler] = None, load_interval: float = 10.0, worker: Optional[int] = None) -> None:
         """Flushes every `interval` seconds on a daemon thread, and once more at stop(); with `load`,
-        samples it every second and writes its line every `load_interval` seconds on another."""
+        samples it every second and writes its line every `load_interval` seconds on another (with
+        the worker's slot, a log field, not a dimension)."""
+        self._worker = worker
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="emf", daemon=True)
             self._thread.start()
@@ -193,6 +196,7 @@ class EmfReporter:
                 }],
             },
             "Service": self.service,
+            **({"Worker": self._worker} if self._worker is not None else {}),
             **{name: value for name, (_, value) in values.items()},
         }
         self._writer.write(json.dumps(document, separators=(",", ":")))

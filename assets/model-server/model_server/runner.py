@@ -112,7 +112,8 @@ class ModelServer(BaseApplication):
         state.load_in_background()
         app = ModelApp(state, s, AccessLog(s.model_version, stdout), emf)
         if emf is not None:
-            emf.start(LoadSampler(app.admission, lambda: state.predictor.queued() if state.predictor else 0), s.load_interval)
+            emf.start(LoadSampler(app.admission, lambda: state.predictor.queued() if state.predictor else 0), s.load_interval,
+                      self.worker_info.get("slot"))
         return app
 
 
