@@ -15,6 +15,7 @@
  * (its high-resolution EMF lines): each worker's most, summed over the workers.
  *
  *   BENCH_SECONDS=15 BENCH_CAP=8 npm run bench:shed
+ *   BENCH_MODEL=noop npm run bench:shed    # a no-op model: what is left is the machine, not the model
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -32,6 +33,8 @@ const WORKERS = Number(process.env.BENCH_WORKERS ?? Math.max(1, os.cpus().length
 const CAP = Number(process.env.BENCH_CAP ?? 4 * WORKERS);
 const CONNECTIONS = 64;
 const NO_CAP = 100_000;
+const MODELS: Record<string, string> = { 'slow-forest': '1,000-tree RandomForest (iris)', 'noop': 'no-op model (DummyClassifier)' };
+const MODEL = process.env.BENCH_MODEL ?? 'slow-forest';
 const BODY = JSON.stringify({ features: [5.1, 3.5, 1.4, 0.2] });
 
 interface Answer { readonly status: number; readonly ms: number }
@@ -147,10 +150,11 @@ function summary(r: Run) {
 
 async function main(): Promise<void> {
   requireServerPython();
+  if (!(MODEL in MODELS)) throw new Error(`BENCH_MODEL must be one of ${Object.keys(MODELS).join(', ')}, got '${MODEL}'`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-shed-'));
   const modelDir = path.join(work, 'model');
   fs.mkdirSync(modelDir);
-  execFileSync(SYSTEM_PYTHON, [IRIS_TRAINER, 'slow-forest', path.join(modelDir, 'forest.joblib')]);
+  execFileSync(SYSTEM_PYTHON, [IRIS_TRAINER, MODEL, path.join(modelDir, 'model.joblib')]);
   const launch = (name: string, cap: number) => async () => {
     const port = await freePort();
     return start(name, SYSTEM_PYTHON, ['-m', 'model_server'], MODEL_SERVER_DIR, {
@@ -174,7 +178,7 @@ async function main(): Promise<void> {
 
   const all = runs.map(summary);
   const [baseline, capped, storm, uncapped] = all;
-  console.log(`\nbench:shed: 1,000-tree RandomForest (iris), single-row POST /predict, ${WORKERS} worker(s), ` +
+  console.log(`\nbench:shed: ${MODELS[MODEL]}, single-row POST /predict, ${WORKERS} worker(s), ` +
     `${SECONDS} s per run, ${os.cpus().length} x ${os.cpus()[0].model.trim()} (the client shares them), ${new Date().toISOString().slice(0, 10)}\n`);
   const header = ['run'.padEnd(16), 'conns', 'ok req/s', 'ok p50', 'ok p99', 'held', '503s', '503 p99', 'in server', 'other', '/health max'];
   console.log(header.join('  '));

@@ -46,4 +46,17 @@ export interface ModelAlarmsOptions {
    * @default 90
    */
   readonly gpuMemoryPercent?: number;
+  /**
+   * On GPU capacity: alarm when no minute's GPU utilization (CloudWatch agent) reaches this
+   * percentage for `gpuIdleHours`: instances paid for and not used. Scale to zero
+   * (`minCapacity: 0`) or a schedule stops paying for them.
+   * @default 5
+   */
+  readonly gpuIdlePercent?: number;
+  /**
+   * On GPU capacity: how many whole hours the GPUs must stay under `gpuIdlePercent` before the
+   * idle alarm fires, from 1 to 24.
+   * @default 3
+   */
+  readonly gpuIdleHours?: number;
 }

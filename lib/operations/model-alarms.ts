@@ -29,8 +29,12 @@ export function validateAlarmOptions(where: PropOwner, options: ModelAlarmsOptio
   checkIntRange(where, prop('evaluationMinutes'), options.evaluationMinutes, 1, 60);
   checkIntRange(where, prop('gpuUtilizationPercent'), options.gpuUtilizationPercent, 1, 100);
   checkIntRange(where, prop('gpuMemoryPercent'), options.gpuMemoryPercent, 1, 100);
+  checkIntRange(where, prop('gpuIdlePercent'), options.gpuIdlePercent, 1, 100);
+  checkIntRange(where, prop('gpuIdleHours'), options.gpuIdleHours, 1, 24);
   if (options.enabled === false) {
-    const set = (['errorRatePercent', 'p99Latency', 'evaluationMinutes', 'alarmAction', 'gpuUtilizationPercent', 'gpuMemoryPercent'] as const)
+    const set = ([
+      'errorRatePercent', 'p99Latency', 'evaluationMinutes', 'alarmAction', 'gpuUtilizationPercent', 'gpuMemoryPercent', 'gpuIdlePercent', 'gpuIdleHours',
+    ] as const)
       .filter((k) => options[k] !== undefined);
     if (set.length > 0) throw new InvalidPropError(where, prop(set[0]), 'has no effect with alarms.enabled: false; drop it, or enable the alarms');
   }
@@ -38,7 +42,7 @@ export function validateAlarmOptions(where: PropOwner, options: ModelAlarmsOptio
 
 /**
  * Alarms on a model service's golden signals: 5xx rate, p99 latency, unhealthy targets, tasks
- * missing, a model that fails to download or load, and (on GPU capacity) GPU saturation.
+ * missing, a model that fails to download or load, and (on GPU capacity) GPU saturation and idle GPUs.
  */
 export class ModelAlarms extends Construct {
   /** Every alarm. */
@@ -97,6 +101,14 @@ export class ModelAlarms extends Construct {
     if (metrics.gpuUtilization) {
       const pct = options.gpuUtilizationPercent ?? 90;
       add('GpuUtilization', metrics.gpuUtilization, pct, `GPU utilization above ${pct}% (CloudWatch agent): the GPUs are saturated`, { evaluationPeriods: 15, datapointsToAlarm: 15 });
+    }
+    if (metrics.gpuUtilization instanceof cloudwatch.Metric) {
+      const pct = options.gpuIdlePercent ?? 5;
+      const hours = options.gpuIdleHours ?? 3;
+      add('GpuIdle', metrics.gpuUtilization.with({ statistic: 'Maximum', period: Duration.hours(1) }), pct,
+        `GPU utilization under ${pct}% for ${hours} hours (CloudWatch agent): GPU instances paid for and idle`, {
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, evaluationPeriods: hours, datapointsToAlarm: hours,
+        });
     }
     if (metrics.gpuMemoryUsed) {
       const pct = options.gpuMemoryPercent ?? 90;

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 const ROOT = path.join(__dirname, '..', '..');
 const OUT = path.join(ROOT, 'dist', 'doc-examples');
 
-const PRELUDE = `import { App, Duration, Environment, Stack } from 'aws-cdk-lib';
+const PRELUDE = `import { App, Duration, Environment, Stack, TimeZone } from 'aws-cdk-lib';
+import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';

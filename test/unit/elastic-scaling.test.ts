@@ -217,3 +217,23 @@ describe('refused at synth, naming what to change', () => {
     expect(() => fargate(props)).toThrow(message);
   });
 });
+
+describe('the idle-GPU alarm', () => {
+  test('no minute at 5 % GPU utilization for 3 hours; thresholds are props; not a deployment alarm', () => {
+    for (const [options, pct, hours] of [[{}, 5, 3], [{ gpuIdlePercent: 10, gpuIdleHours: 8 }, 10, 8]] as const) {
+      const template = gpu({ alarms: options });
+      const alarm = byId(template, 'AWS::CloudWatch::Alarm', /AlarmsGpuIdle/);
+      expect(alarm.Properties.Metrics[0].MetricStat).toMatchObject({ Metric: { MetricName: 'nvidia_smi_utilization_gpu' }, Stat: 'Maximum', Period: 3600 });
+      expect(alarm.Properties).toMatchObject({
+        Threshold: pct, ComparisonOperator: 'LessThanThreshold', EvaluationPeriods: hours, DatapointsToAlarm: hours, TreatMissingData: 'notBreaching',
+      });
+      const service = Object.values(template.findResources('AWS::ECS::Service'))[0];
+      expect(service.Properties.DeploymentConfiguration.Alarms.AlarmNames).not.toContain(alarm.Properties.AlarmName);
+    }
+  });
+
+  test('Fargate has none, and the hours are bounded', () => {
+    expect(Object.keys(fargate().findResources('AWS::CloudWatch::Alarm')).filter((id) => /GpuIdle/.test(id))).toEqual([]);
+    expect(() => gpu({ alarms: { gpuIdleHours: 30 } })).toThrow("Test/Model: invalid 'alarms.gpuIdleHours': must be an integer from 1 to 24, got 30");
+  });
+});
