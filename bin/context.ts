@@ -15,6 +15,7 @@ const KEYS = {
   plainHttp: 'boolean',
   rollout: 'text',
   goldenRequests: 'text',
+  scaleToZero: 'boolean',
   imageRepository: 'text',
 } as const;
 

@@ -66,6 +66,12 @@ export interface ModelServingExampleStackProps extends StackProps {
    * @default - none
    */
   readonly goldenRequests?: string;
+  /**
+   * Scale to zero tasks after 15 minutes without a request, and wake on the next one (the load
+   * balancer answers 503 meanwhile); needs the `rolling` rollout.
+   * @default false
+   */
+  readonly scaleToZero?: boolean;
 }
 
 const ROLLOUTS: Record<string, () => Rollout> = {
@@ -85,6 +91,9 @@ export function exampleProblems(props: ModelServingExampleStackProps): string[] 
   if (compute !== 'cpu' && compute !== 'gpu') problems.push(`'-c compute' must be 'cpu' (Fargate) or 'gpu' (EC2 GPU capacity), got '${compute}'`);
   if (compute === 'cpu' && (props.instanceType || props.spot !== undefined)) problems.push("'-c instanceType' and '-c spot' apply to '-c compute=gpu' only");
   if (props.rollout && !ROLLOUTS[props.rollout]) problems.push(`'-c rollout' must be one of ${Object.keys(ROLLOUTS).join(', ')}, got '${props.rollout}'`);
+  if (props.scaleToZero && (props.rollout ?? 'rolling') !== 'rolling') {
+    problems.push("'-c scaleToZero=true' works with rolling deployments only: a service at zero tasks has none to test a canary, linear or blue/green rollout on");
+  }
   if (props.goldenRequests && (props.rollout ?? 'rolling') === 'rolling') {
     problems.push("'-c goldenRequests' are checked against the new tasks before traffic moves to them: add '-c rollout=canary' (or linear, blueGreen)");
   }
@@ -111,7 +120,7 @@ export class ModelServingExampleStack extends Stack {
       : ModelSource.fromAsset(props.modelPath ?? SAMPLE_MODEL_FILE);
     const compute = props.compute ?? 'cpu';
     this.servedModel = `${props.modelUri ?? (props.modelPath ? path.resolve(props.modelPath) : 'the sample iris model')} on ` +
-      `${compute === 'gpu' ? `GPU capacity (${props.instanceType ?? 'g4dn.xlarge'}${props.spot ? ', Spot' : ''})` : 'Fargate'}, ${props.rollout ?? 'rolling'} rollouts`;
+      `${compute === 'gpu' ? `GPU capacity (${props.instanceType ?? 'g4dn.xlarge'}${props.spot ? ', Spot' : ''})` : 'Fargate'}, ${props.rollout ?? 'rolling'} rollouts${props.scaleToZero ? ', scaling to zero when idle' : ''}`;
 
     const image = ServingImage.fromModelServer({ gpu: compute === 'gpu', modelVersion: props.modelVersion });
     const common = {
@@ -122,6 +131,7 @@ export class ModelServingExampleStack extends Stack {
       goldenRequests: props.goldenRequests ? GoldenRequests.fromFile(props.goldenRequests) : undefined,
       certificate: props.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn) : undefined,
       allowPlainHttp: props.plainHttp || undefined,
+      minCapacity: props.scaleToZero ? 0 : undefined,
     };
     this.modelService = compute === 'gpu'
       ? new GpuModelService(this, 'Model', {

@@ -39,6 +39,8 @@ test.each<[string, ModelServingExampleStackProps]>([
     certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc',
   }],
   ['a linear rollout', { rollout: 'linear' }],
+  ['scaling to zero on Fargate', { scaleToZero: true }],
+  ['scaling to zero on GPU Spot', { compute: 'gpu', spot: true, scaleToZero: true }],
 ])('the example app with %s has zero unacknowledged AwsSolutions findings', (_name, props) => {
   const { report, error } = nag(props);
   expect(describeViolations(report)).toEqual([]);
@@ -88,6 +90,17 @@ test('the example app is internal by default, public on HTTPS with a certificate
   expect(scheme({ certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' })).toBe('internet-facing');
   expect(() => new ModelServingExampleStack(new App(), 'S', { plainHttp: true, certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' }))
     .toThrow("give either '-c certificateArn=...' (HTTPS) or '-c plainHttp=true', not both");
+});
+
+test('-c scaleToZero=true: a scalable target from 0 with the wake and idle alarms; refused beside a side-by-side rollout', () => {
+  const stack = new ModelServingExampleStack(new App(), 'S', { scaleToZero: true, env: { account: '123456789012', region: 'eu-west-1' } });
+  const template = Template.fromStack(stack);
+  template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 0 });
+  expect(Object.keys(template.findResources('AWS::CloudWatch::Alarm')).filter((id) => /ScaleToZero(Wake|Idle)Alarm/.test(id))).toHaveLength(2);
+  expect(stack.servedModel).toMatch(/scaling to zero when idle$/);
+  expect(readContext(new App({ context: { scaleToZero: 'true', rollout: 'canary' } })).problems).toEqual([
+    "'-c scaleToZero=true' works with rolling deployments only: a service at zero tasks has none to test a canary, linear or blue/green rollout on",
+  ]);
 });
 
 test('modelPath and modelUri together are refused', () => {
