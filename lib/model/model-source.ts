@@ -39,6 +39,12 @@ export interface ModelSourceConfig {
    */
   readonly files?: string[];
   /**
+   * The model's size in bytes, when synth knows it (an asset, or `sizeBytes` on a bucket source):
+   * the service checks that `startupTimeout` leaves time to download and load it.
+   * @default - unknown
+   */
+  readonly sizeBytes?: number;
+  /**
    * The version the service names the model by unless it is given one: the first 12 hex digits
    * of its SHA-256 (of its file manifest for a directory), else its S3 key.
    * @default 'unversioned'
@@ -68,6 +74,12 @@ export interface ModelBucketOptions {
    * @default - each object is checked against S3's full-object SHA-256 when it has one, else by size
    */
   readonly manifest?: Record<string, string>;
+  /**
+   * The model's size in bytes (the object's, or the prefix's objects' together), as a hint: synth
+   * refuses a `startupTimeout` too short to download and load that much (see `startupTimeout`).
+   * @default - unknown: no such check
+   */
+  readonly sizeBytes?: number;
 }
 
 /** Options for a model named by an S3 URI. */
@@ -157,6 +169,8 @@ class AssetModelSource extends ModelSource {
       unpack: asset.isZipArchive ? ModelArchive.ZIP : undefined,
       manifest: this.manifest,
       files: this.manifest ? Object.keys(this.manifest) : [path.basename(this.modelPath)],
+      sizeBytes: this.isFile ? fs.statSync(this.modelPath).size
+        : filesBelow(this.modelPath).reduce((sum, f) => sum + fs.statSync(path.join(this.modelPath, f)).size, 0),
       modelVersion: contentVersion(this.sha256, this.manifest)!,
     };
   }
@@ -189,6 +203,9 @@ class BucketModelSource extends ModelSource {
       }
       checkManifest(where, options.manifest);
     }
+    if (options.sizeBytes !== undefined && !(Number.isSafeInteger(options.sizeBytes) && options.sizeBytes > 0)) {
+      throw new InvalidPropError(where, 'sizeBytes', `must be a whole number of bytes above 0, got ${options.sizeBytes}`);
+    }
   }
 
   public bind(scope: Construct, grantee: iam.IGrantable): ModelSourceConfig {
@@ -200,6 +217,7 @@ class BucketModelSource extends ModelSource {
       manifest: this.options.manifest,
       files: this.isPrefix ? (this.options.manifest && Object.keys(this.options.manifest))
         : Token.isUnresolved(this.key) ? undefined : [path.posix.basename(this.key)],
+      sizeBytes: this.options.sizeBytes,
       modelVersion: contentVersion(this.options.sha256, this.options.manifest) ?? this.key.replace(/\/+$/, ''),
     };
   }

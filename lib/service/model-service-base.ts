@@ -20,6 +20,7 @@ import { claimListenerRules } from './listener-claims';
 import { addModelContainers, ModelContainers } from './model-containers';
 import { ModelEndpoint } from './model-endpoint';
 import { ModelServiceBaseProps, SERVICE_DEFAULTS, ServiceSettings } from './service-props';
+import { checkStartupBudget } from './startup-budget';
 import { addServiceScaling } from './service-scaling';
 import { checkMaxConcurrentRequests, ComputeLimits, scalesToZero, validateServable, validateServiceProps } from './service-validation';
 
@@ -267,6 +268,7 @@ export abstract class ModelServiceBase extends Construct {
     const model = this.props.model.bind(this, taskDefinition.taskRole);
     const image = (this.props.image ?? defaultImage ?? ServingImage.fromModelServer()).bind(this);
     validateServable(this, model, image, compute.gpuCount ?? 0, this.props.environment ?? {});
+    checkStartupBudget(this, model.sizeBytes, s.startupTimeout);
     checkMaxConcurrentRequests(this, this.props.maxConcurrentRequests, compute.workers);
     this._workersPerTask = compute.workers;
     return addModelContainers(taskDefinition, {

@@ -152,7 +152,9 @@ export interface ModelServiceBaseProps {
    * How long a new task may take to download and load the model before health checks count:
    * the service's health check grace period, at least a minute. The model fetcher gets three
    * quarters of it for the download (MODEL_FETCH_TIMEOUT_SECONDS); the rest, and never less than
-   * 30 s, is for loading the model and the first health checks.
+   * 30 s, is for loading the model and the first health checks. When synth knows the model's size
+   * (an asset, or `sizeBytes` on a bucket source), a timeout too short to download it at 50 MiB/s
+   * and load it at 100 MiB/s (conservative floors) is refused, naming the shortest that fits.
    * @default Duration.minutes(5)
    */
   readonly startupTimeout?: Duration;

@@ -11,7 +11,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { FargateModelService, FargateModelServiceProps, ModelSource } from '../../lib';
+import { SAMPLE_MODEL_FILE } from '../../lib/asset-paths';
 import { containers, envOf, newStack, synthWithNag, templateOf } from '../helpers/stack';
 
 function model(stack: Stack): ModelSource {
@@ -424,5 +426,35 @@ describe('secrets', () => {
     const execution = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('ExecutionRole'))![1];
     expect(JSON.stringify(execution)).toMatch(/secretsmanager:GetSecretValue[\s\S]*iris\/api-key/);
     expect(JSON.stringify(execution)).toMatch(/ssm:GetParameters[\s\S]*iris\/db-password/);
+  });
+});
+
+describe('a startup budget that knows the model\'s size', () => {
+  const big = (stack: Stack, sizeBytes: number) => ModelSource.fromBucket(s3.Bucket.fromBucketName(stack, 'Big', 'team-models'), 'big/model.joblib', { sizeBytes });
+
+  test('a 20 GiB model does not fit the default 5 minutes: refused, naming the shortest that does', () => {
+    expect(() => templateOf((stack) => new FargateModelService(stack, 'Model', { model: big(stack, 20 * 2 ** 30), ephemeralStorageGiB: 60 })))
+      .toThrow("Test/Model: invalid 'startupTimeout': (5 minutes) is too short for a 20.0 GiB model: at 50 MiB/s to download and 100 MiB/s to load " +
+        '(conservative floors, see docs/constructs.md) it needs 11 minutes; set startupTimeout: Duration.minutes(11) or more');
+  });
+
+  test('the shortest that fits synthesizes, and the fetcher gets three quarters of it', () => {
+    const template = templateOf((stack) => new FargateModelService(stack, 'Model', {
+      model: big(stack, 20 * 2 ** 30), ephemeralStorageGiB: 60, startupTimeout: Duration.minutes(11),
+    }));
+    expect(envOf(containers(template)['model-fetcher'])).toMatchObject({ MODEL_FETCH_TIMEOUT_SECONDS: String(11 * 60 - 165) });
+  });
+
+  test('a small model, or one of unknown size, keeps the default', () => {
+    expect(() => templateOf((stack) => new FargateModelService(stack, 'Model', { model: big(stack, 200 * 2 ** 20) }))).not.toThrow();
+    expect(() => templateOf((stack) => new FargateModelService(stack, 'Model', { model: model(stack) }))).not.toThrow();
+  });
+
+  test('an asset\'s size is known at synth; a size hint must be a positive whole number', () => {
+    const stack = newStack();
+    const config = ModelSource.fromAsset(SAMPLE_MODEL_FILE).bind(stack, new iam.AnyPrincipal());
+    expect(config.sizeBytes).toBe(fs.statSync(SAMPLE_MODEL_FILE).size);
+    expect(() => ModelSource.fromS3Uri('s3://b-models/m.bin', { sizeBytes: 1.5 }))
+      .toThrow("ModelSource.fromS3Uri: invalid 'sizeBytes': must be a whole number of bytes above 0, got 1.5");
   });
 });
