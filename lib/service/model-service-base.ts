@@ -20,9 +20,9 @@ import { claimListenerRules } from './listener-claims';
 import { addModelContainers, ModelContainers } from './model-containers';
 import { ModelEndpoint } from './model-endpoint';
 import { ModelServiceBaseProps, SERVICE_DEFAULTS, ServiceSettings } from './service-props';
-import { checkStartupBudget } from './startup-budget';
 import { addServiceScaling } from './service-scaling';
 import { checkMaxConcurrentRequests, ComputeLimits, scalesToZero, validateServable, validateServiceProps } from './service-validation';
+import { checkStartupBudget } from './startup-budget';
 
 /**
  * The parts of a model service that do not depend on its compute. It reads in the order a
