@@ -16,6 +16,8 @@ export interface ModelDashboardProps {
   readonly inFlight: cloudwatch.IMetric;
   readonly queued: cloudwatch.IMetric;
   readonly shed: cloudwatch.IMetric;
+  /** The cold start's stages and the time to ready (seconds, the slowest task in the period). */
+  readonly coldStart: cloudwatch.IMetric[];
   readonly modelLatencyP50: cloudwatch.IMetric;
   readonly modelLatencyP99: cloudwatch.IMetric;
   readonly rowsPerBatch: cloudwatch.IMetric;
@@ -60,6 +62,9 @@ export class ModelDashboard extends Construct {
       graph('Time in the model (ms)', [props.modelLatencyP50, props.modelLatencyP99]),
       graph('Rows per model call', [props.rowsPerBatch, props.rowsPerBatchMax], [props.requestsRejected]),
       graph('Requests by model version', [props.requestsByVersion]),
+    );
+    this.dashboard.addWidgets(
+      graph('Cold start (s, the slowest task): stages and time to ready', props.coldStart),
     );
     this.dashboard.addWidgets(
       new cloudwatch.LogQueryWidget({

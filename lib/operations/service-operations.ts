@@ -124,6 +124,11 @@ export function addServiceOperations(owner: ModelServiceBase, props: ServiceOper
     inFlight: owner.metricInFlightRequests(),
     queued: owner.metricQueuedRequests(),
     shed: owner.metricRequestsShed({ label: 'shed (503)' }),
+    coldStart: [
+      ...(['ImagePullSeconds', 'ModelFetchSeconds', 'ServerStartSeconds', 'ModelLoadSeconds'] as const).map((name) =>
+        metrics.model(name, 'Maximum', { label: name.replace(/Seconds$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase() })),
+      owner.metricTimeToReady(),
+    ],
     memory: owner.metricMemoryUtilization(),
     modelLatencyP50: metrics.model('ModelLatency', 'p50', { label: 'model p50' }),
     modelLatencyP99: metrics.model('ModelLatency', 'p99', { label: 'model p99' }),

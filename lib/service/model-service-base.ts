@@ -231,6 +231,14 @@ export abstract class ModelServiceBase extends Construct {
     return this.metrics.model('ModelLoadSeconds', 'Maximum', props);
   }
 
+  /**
+   * A task's time from its image pull's start to its first worker's model loaded (seconds; the
+   * server's EMF metric TimeToReadySeconds, from the ECS task metadata, once per task).
+   */
+  public metricTimeToReady(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.metrics.model('TimeToReadySeconds', 'Maximum', { label: 'time to ready', ...props });
+  }
+
   /** Tasks that failed to download or load their model (a metric filter on the containers' log). */
   public metricModelStartFailures(): cloudwatch.IMetric {
     return startFailuresFilter(this, this.logGroup, this.metricsServiceName)

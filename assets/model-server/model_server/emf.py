@@ -10,7 +10,9 @@ Metrics (namespace EMF_NAMESPACE, dimensions [Service] and [Service, ModelVersio
 - RowsPerBatch (Count): rows in one model call;
 - Requests (Count): prediction requests answered; RequestsRejected (Count): those answered 4xx or 5xx;
   RequestsShed (Count): those refused at once (503) at MAX_CONCURRENT_REQUESTS;
-- ModelLoadSeconds (Seconds): how long the worker took to load the model.
+- ModelLoadSeconds (Seconds): how long the worker took to load the model;
+- ImagePullSeconds, ModelFetchSeconds, ServerStartSeconds, TimeToReadySeconds (Seconds): the task's
+  cold start, stage by stage (startup.py), once per task, those that are known.
 
 High-resolution metrics (StorageResolution 1, dimension [Service] only), one line per worker and
 LOAD_INTERVAL_SECONDS (10) while it held any prediction, one value per second, for scaling within
@@ -113,6 +115,11 @@ class EmfReporter:
 
     def model_loaded(self, seconds: float) -> None:
         self._emit({"ModelLoadSeconds": ("Seconds", round(seconds, 3))})
+
+    def startup(self, seconds: Dict[str, float]) -> None:
+        """The task's cold-start stages (startup.py), once, when its first worker is ready."""
+        if seconds:
+            self._emit({name: ("Seconds", value) for name, value in seconds.items()})
 
     def flush(self) -> bool:
         """Writes the interval's line, if anything happened in it. True when a line was written."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import shutil
 import sys
 import tempfile
+import time
 
 from gunicorn.app.base import BaseApplication
 
@@ -77,6 +79,7 @@ class ModelServer(BaseApplication):
         from .batching import MicroBatcher, SerialPredictor
         from .emf import EmfReporter
         from .line_writer import LineWriter
+        from . import startup
         from .load import LoadSampler
         from .model_state import ModelState
 
@@ -100,6 +103,12 @@ class ModelServer(BaseApplication):
             metrics.model_loaded(s.model_version, model.loader)
             if emf is not None:
                 emf.model_loaded(seconds)
+            if self.worker_info.get("slot", 0) == 0:  # one report per task: its first worker's
+                ready = time.time()
+                record = startup.report(dict(os.environ), s.model_dir, ready - seconds, ready)
+                stdout.write(json.dumps(record, separators=(",", ":")))
+                if emf is not None:
+                    emf.startup({name: record[key] for key, name in startup.EMF_NAMES.items() if key in record})
 
         def make_predictor(model):
             if not s.batching:
