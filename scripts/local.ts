@@ -5,7 +5,10 @@
  * images from their real Dockerfiles, starts an embedded S3-compatible server on 127.0.0.1 that
  * holds the model, runs the fetcher into a volume, then the server with that volume read-only,
  * both with the task definition's environment, user and read-only root filesystem. The server
- * answers on 127.0.0.1:<port>. Ctrl-C (or SIGTERM) stops and removes everything it started.
+ * answers on 127.0.0.1:<port>. A stand-in for the ECS task metadata endpoint tells the server when
+ * the fetcher ran, so its startup line breaks the cold start down as on ECS (the images are built
+ * here, not pulled: that stage stays unknown). Ctrl-C (or SIGTERM) stops and removes everything
+ * it started.
  *
  * Base images: the official ones by default. Where they cannot be pulled, LOCAL_SERVER_BASE_IMAGE
  * and LOCAL_FETCHER_BASE_IMAGE name local images to build on. With LOCAL_PIP_INDEX_URL (a PyPI
@@ -16,6 +19,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { MODEL_FETCHER_DIR, MODEL_SERVER_DIR } from '../lib/asset-paths';
 import { filesBelow } from '../lib/model/files';
@@ -72,6 +76,7 @@ async function main(): Promise<number> {
   const say = (line: string) => process.stdout.write(`[local] ${line}\n`);
   let s3: LocalS3 | undefined;
   let logs: ReturnType<typeof spawn> | undefined;
+  let metadata: http.Server | undefined;
   let watch: NodeJS.Timeout | undefined;
   // Set by a signal: the cleanup it started, resolving to the exit code. Every path that notices
   // it waits for it, so the process never exits while containers or volumes are being removed.
@@ -80,6 +85,7 @@ async function main(): Promise<number> {
   const cleanup = async () => {
     clearInterval(watch);
     logs?.kill();
+    metadata?.close();
     await removeRun(runId);
     await s3?.stop();
   };
@@ -133,16 +139,24 @@ async function main(): Promise<number> {
     const { fetcher, server } = modelTask(uri, { sha256 });
     if (stopped) return stopped;
     await createVolumes(runId, [fetcher, server]);
+    const fetchStarted = new Date();
     const fetched = await docker(runArgs(fetcher, { runId, image: `cdk-model-serving/model-fetcher:local`, environment: s3.env() }), {
       timeoutMs: 600_000, onOutput: prefixed('[fetcher]', (s) => process.stdout.write(s)),
     });
     if (fetched.code !== 0) throw new Error(`the model fetcher failed (exit ${fetched.code}); the server was not started`);
+    const task = { Containers: [{ Name: fetcher.name, StartedAt: fetchStarted.toISOString(), FinishedAt: new Date().toISOString() }] };
+    metadata = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(task)));
+    const metadataPort = await freePort();
+    await new Promise<void>((resolve) => metadata!.listen(metadataPort, '127.0.0.1', resolve));
 
     // The metrics port too is on the host network: a free one, so a busy 9090 is no obstacle.
     const metricsPort = await freePort();
     const id = await dockerOk(runArgs(server, {
       runId, image: `cdk-model-serving/model-server:local`, detach: true, name: `cdk-model-serving-${runId}-server`,
-      environment: { HOST: '127.0.0.1', PORT: String(options.port), METRICS_PORT: String(metricsPort) },
+      environment: {
+        HOST: '127.0.0.1', PORT: String(options.port), METRICS_PORT: String(metricsPort),
+        ECS_CONTAINER_METADATA_URI_V4: `http://127.0.0.1:${metadataPort}/v4/local`,
+      },
     }));
     logs = spawn('docker', ['logs', '--follow', id], { stdio: ['ignore', 'pipe', 'pipe'] });
     const toOut = prefixed('[server]', (s) => process.stdout.write(s));

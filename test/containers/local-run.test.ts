@@ -89,6 +89,15 @@ test.each([
     expect(result.body).toMatchObject({ prediction: 'virginica' });
     expect(local.output).toMatch(/^\[fetcher\] model-fetcher: done: \d+ file\(s\)/m);
     expect(local.output).toMatch(/^\[server\] .*model loaded from \/models\/.*iris\.joblib/m);
+    // The cold start as on ECS, from the run's stand-in metadata endpoint: the fetch and the
+    // server's start and load; the images were built here, so their pull is unknown.
+    for (let i = 0; i < 50 && !/^\[server\] \{"event":"startup"/m.test(local.output); i++) await new Promise((r) => setTimeout(r, 100));
+    const startup = JSON.parse(/^\[server\] (\{"event":"startup".*)$/m.exec(local.output)![1]);
+    expect(startup).toMatchObject({
+      model_fetch_seconds: expect.any(Number), server_start_seconds: expect.any(Number), model_load_seconds: expect.any(Number),
+      unknown: ['image_pull_seconds', 'time_to_ready_seconds'],
+    });
+    expect(startup.model_fetch_seconds).toBeGreaterThan(0);
     expect(await listLeftovers()).not.toEqual([]);
   } finally {
     process.kill(-local.child.pid!, signal);

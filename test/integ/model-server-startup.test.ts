@@ -32,8 +32,8 @@ const ecsTime = (ms: number) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/
 
 async function metadataStub(task: object): Promise<{ uri: string; close: () => Promise<unknown> }> {
   const server = http.createServer((req, res) => {
-    if (req.url !== '/v4/abc/task') return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(task));
+    if (req.url !== '/v4/abc/task') res.writeHead(404).end();
+    else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(task));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { uri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v4/abc`, close: () => new Promise((r) => server.close(r)) };
