@@ -56,30 +56,23 @@ interface Run {
   readonly seconds: number;
 }
 
-function post(agent: http.Agent, url: URL): Promise<Answer> {
+/** One request on `agent`'s keep-alive connections: its status, and the time to the end of the answer. */
+function request(agent: http.Agent, url: URL, body?: string): Promise<Answer> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
-    const req = http.request(url, {
-      method: 'POST', agent, timeout: 30_000, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) },
-    }, (res) => {
+    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const req = http.request(url, { method: body === undefined ? 'GET' : 'POST', agent, timeout: 30_000, headers }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode!, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
     });
     req.on('timeout', () => req.destroy(new Error('no answer in 30 s')));
     req.on('error', reject);
-    req.end(BODY);
+    req.end(body);
   });
 }
 
-function get(agent: http.Agent, url: URL): Promise<Answer> {
-  const started = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent, timeout: 10_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode!, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
-    }).on('error', reject);
-  });
-}
+const post = (agent: http.Agent, url: URL) => request(agent, url, BODY);
+const get = (agent: http.Agent, url: URL) => request(agent, url);
 
 /** `connections` clients, each sending one prediction after another for SECONDS; /health polled meanwhile. */
 async function drive(server: Server, name: string, connections: number, honorsRetryAfter: boolean, logFile: string): Promise<Run> {

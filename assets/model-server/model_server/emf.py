@@ -188,38 +188,31 @@ class EmfReporter:
                 pass
 
     def _emit_load(self, samples: LoadSamples) -> None:
-        values = {
+        self._emit({
             "ConcurrentRequests": ("Count", samples.concurrent),
             "QueuedRequests": ("Count", samples.queued),
             "ConcurrencyUtilization": ("Percent", samples.utilization),
-        }
-        document = {
-            "_aws": {
-                "Timestamp": int(self._clock() * 1000),
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": [["Service"]],
-                    "Metrics": [{"Name": name, "Unit": unit, "StorageResolution": 1} for name, (unit, _) in values.items()],
-                }],
-            },
-            "Service": self.service,
-            **({"Worker": self._worker} if self._worker is not None else {}),
-            **{name: value for name, (_, value) in values.items()},
-        }
-        self._writer.write(json.dumps(document, separators=(",", ":")))
+        }, high_resolution=True)
 
-    def _emit(self, values: Dict[str, tuple]) -> None:
+    def _emit(self, values: Dict[str, tuple], high_resolution: bool = False) -> None:
+        """One EMF document. A high-resolution one (1-second storage) has the Service dimension only,
+        to keep the count of high-resolution series down, and carries the worker's slot as a field."""
+        metric = {"StorageResolution": 1} if high_resolution else {}
+        if high_resolution:
+            fields = {"Worker": self._worker} if self._worker is not None else {}
+        else:
+            fields = {"ModelVersion": self.model_version}
         document = {
             "_aws": {
                 "Timestamp": int(self._clock() * 1000),
                 "CloudWatchMetrics": [{
                     "Namespace": self.namespace,
-                    "Dimensions": [["Service"], ["Service", "ModelVersion"]],
-                    "Metrics": [{"Name": name, "Unit": unit} for name, (unit, _) in values.items()],
+                    "Dimensions": [["Service"]] if high_resolution else [["Service"], ["Service", "ModelVersion"]],
+                    "Metrics": [{"Name": name, "Unit": unit, **metric} for name, (unit, _) in values.items()],
                 }],
             },
             "Service": self.service,
-            "ModelVersion": self.model_version,
+            **fields,
             **{name: value for name, (_, value) in values.items()},
         }
         self._writer.write(json.dumps(document, separators=(",", ":")))
