@@ -1,8 +1,8 @@
 import { Duration } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwactions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Construct } from 'constructs';
+import { stepOnAlarm } from './step-on-alarm';
 
 /** What scaling to zero and waking up need to know of a service. */
 export interface ScaleToZeroProps {
@@ -43,51 +43,55 @@ export class ScaleToZero extends Construct {
     super(scope, id);
     const minute = Duration.minutes(1);
 
-    const wake = new appscaling.StepScalingAction(this, 'Wake', {
-      scalingTarget: props.scalableTarget,
-      adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-      cooldown: props.startupTimeout,
-      metricAggregationType: appscaling.MetricAggregationType.MAXIMUM,
+    this.wakeAlarm = stepOnAlarm(this, {
+      ids: { action: 'Wake', alarm: 'WakeAlarm' },
+      action: {
+        scalingTarget: props.scalableTarget,
+        adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+        cooldown: props.startupTimeout,
+        metricAggregationType: appscaling.MetricAggregationType.MAXIMUM,
+      },
+      adjustments: [{ adjustment: 1, lowerBound: 0 }],
+      alarm: {
+        alarmDescription: 'A request reached the load balancer while the service had no task: start one.',
+        metric: new cloudwatch.MathExpression({
+          expression: 'IF(FILL(desired, 0) < 1, FILL(refused, 0), 0)',
+          usingMetrics: { desired: props.desiredTasks, refused: props.refusedByLoadBalancer },
+          label: 'Requests refused while at zero tasks',
+          period: minute,
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        datapointsToAlarm: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      },
     });
-    wake.addAdjustment({ adjustment: 1, lowerBound: 0 });
-    this.wakeAlarm = new cloudwatch.Alarm(this, 'WakeAlarm', {
-      alarmDescription: 'A request reached the load balancer while the service had no task: start one.',
-      metric: new cloudwatch.MathExpression({
-        expression: 'IF(FILL(desired, 0) < 1, FILL(refused, 0), 0)',
-        usingMetrics: { desired: props.desiredTasks, refused: props.refusedByLoadBalancer },
-        label: 'Requests refused while at zero tasks',
-        period: minute,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      datapointsToAlarm: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.wakeAlarm.addAlarmAction(new cwactions.ApplicationScalingAction(wake));
 
-    const sleep = new appscaling.StepScalingAction(this, 'Sleep', {
-      scalingTarget: props.scalableTarget,
-      adjustmentType: appscaling.AdjustmentType.EXACT_CAPACITY,
-      cooldown: minute,
-      metricAggregationType: appscaling.MetricAggregationType.MAXIMUM,
-    });
-    sleep.addAdjustment({ adjustment: 0, upperBound: 0 });
     const minutes = props.idleAfter.toMinutes();
-    this.idleAlarm = new cloudwatch.Alarm(this, 'IdleAlarm', {
-      alarmDescription: `No request for ${minutes} minutes: scale to zero tasks.`,
-      metric: new cloudwatch.MathExpression({
-        expression: 'FILL(requests, 0) + FILL(refused, 0)',
-        usingMetrics: { requests: props.requests, refused: props.refusedByLoadBalancer },
-        label: 'Requests, served or refused',
-        period: minute,
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-      evaluationPeriods: minutes,
-      datapointsToAlarm: minutes,
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    this.idleAlarm = stepOnAlarm(this, {
+      ids: { action: 'Sleep', alarm: 'IdleAlarm' },
+      action: {
+        scalingTarget: props.scalableTarget,
+        adjustmentType: appscaling.AdjustmentType.EXACT_CAPACITY,
+        cooldown: minute,
+        metricAggregationType: appscaling.MetricAggregationType.MAXIMUM,
+      },
+      adjustments: [{ adjustment: 0, upperBound: 0 }],
+      alarm: {
+        alarmDescription: `No request for ${minutes} minutes: scale to zero tasks.`,
+        metric: new cloudwatch.MathExpression({
+          expression: 'FILL(requests, 0) + FILL(refused, 0)',
+          usingMetrics: { requests: props.requests, refused: props.refusedByLoadBalancer },
+          label: 'Requests, served or refused',
+          period: minute,
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: minutes,
+        datapointsToAlarm: minutes,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      },
     });
-    this.idleAlarm.addAlarmAction(new cwactions.ApplicationScalingAction(sleep));
   }
 }

@@ -1,11 +1,11 @@
 import { Duration, Names, Validations } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwactions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { ScaleToZero, ScaleToZeroProps } from './scale-to-zero';
 import { ModelServiceSchedule } from './service-props';
+import { stepOnAlarm } from './step-on-alarm';
 
 export interface ServiceScalingProps {
   readonly minCapacity: number;
@@ -64,30 +64,29 @@ function scalableTarget(scaling: ecs.ScalableTaskCount): appscaling.ScalableTarg
 function scaleOutOnConcurrency(
   scaling: ecs.ScalableTaskCount, target: appscaling.IScalableTarget, utilization: cloudwatch.IMetric, percent: number,
 ): void {
-  const action = new appscaling.StepScalingAction(scaling, 'Concurrency', {
-    scalingTarget: target,
-    adjustmentType: appscaling.AdjustmentType.PERCENT_CHANGE_IN_CAPACITY,
-    minAdjustmentMagnitude: 1,
-    cooldown: COOLDOWNS.scaleOutCooldown,
-    metricAggregationType: appscaling.MetricAggregationType.AVERAGE,
-  });
   const saturated = 90 - percent;
-  if (saturated > 0) {
-    action.addAdjustment({ adjustment: 50, lowerBound: 0, upperBound: saturated });
-    action.addAdjustment({ adjustment: 100, lowerBound: saturated });
-  } else {
-    action.addAdjustment({ adjustment: 100, lowerBound: 0 });
-  }
-  const alarm = new cloudwatch.Alarm(scaling, 'ConcurrencyAlarm', {
-    alarmDescription: `The tasks hold ${percent}% or more of their admission cap (maxConcurrentRequests): scale out before requests are shed.`,
-    metric: utilization,
-    threshold: percent,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    evaluationPeriods: 3,
-    datapointsToAlarm: 2,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  stepOnAlarm(scaling, {
+    ids: { action: 'Concurrency', alarm: 'ConcurrencyAlarm' },
+    action: {
+      scalingTarget: target,
+      adjustmentType: appscaling.AdjustmentType.PERCENT_CHANGE_IN_CAPACITY,
+      minAdjustmentMagnitude: 1,
+      cooldown: COOLDOWNS.scaleOutCooldown,
+      metricAggregationType: appscaling.MetricAggregationType.AVERAGE,
+    },
+    adjustments: saturated > 0
+      ? [{ adjustment: 50, lowerBound: 0, upperBound: saturated }, { adjustment: 100, lowerBound: saturated }]
+      : [{ adjustment: 100, lowerBound: 0 }],
+    alarm: {
+      alarmDescription: `The tasks hold ${percent}% or more of their admission cap (maxConcurrentRequests): scale out before requests are shed.`,
+      metric: utilization,
+      threshold: percent,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    },
   });
-  alarm.addAlarmAction(new cwactions.ApplicationScalingAction(action));
 }
 
 /**
