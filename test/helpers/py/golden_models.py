@@ -6,11 +6,10 @@
 import json
 import os
 import sys
-import time
 
 import joblib
 import numpy as np
-import torch
+from slow_torch import slow_module
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
 
@@ -28,28 +27,6 @@ os.makedirs(os.path.join(out, "broken"))
 joblib.dump(broken, os.path.join(out, "broken", "model.joblib"))
 
 
-class Slow(torch.nn.Module):
-    steps: int
-
-    def __init__(self, steps: int):
-        super().__init__()
-        self.steps = steps
-        self.w = torch.nn.Parameter(torch.eye(256) * 0.5)
-
-    def forward(self, x):
-        h = torch.zeros(x.shape[0], 256) + x.sum()
-        for _ in range(self.steps):
-            h = torch.tanh(h @ self.w + 0.1)
-        return torch.cat([h[:, :1] + 1.0, h[:, 1:3]], dim=1)  # class 0 wins
-
-
-probe = torch.jit.script(Slow(1000))
-with torch.inference_mode():
-    for _ in range(3):  # TorchScript optimizes on the first runs: time a warm one
-        probe(torch.zeros(1, 4))
-    t = time.perf_counter()
-    probe(torch.zeros(1, 4))
-    per_step = (time.perf_counter() - t) / 1000
 os.makedirs(os.path.join(out, "slow"))
-torch.jit.script(Slow(max(1000, int(1.0 / per_step)))).save(os.path.join(out, "slow", "slow.pt"))
+slow_module(1.0, class0_wins=True).save(os.path.join(out, "slow", "slow.pt"))
 json.dump(["setosa", "versicolor", "virginica"], open(os.path.join(out, "slow", "labels.json"), "w"))

@@ -2,7 +2,6 @@
 import io
 import os
 import sys
-import time
 
 import joblib
 import sklearn
@@ -30,29 +29,10 @@ except ImportError:
 
 
 try:
-    import torch
+    from slow_torch import slow_module
 except ImportError:  # the server's pinned stack has no PyTorch: the slow model is Debian's stack's
-    torch = None
+    slow_module = None
 
-if torch is not None:
-    class Slow(torch.nn.Module):
-        steps: int
-
-        def __init__(self, steps: int):
-            super().__init__()
-            self.steps = steps
-            self.w = torch.nn.Parameter(torch.eye(256) * 0.5)
-
-        def forward(self, x):
-            h = torch.zeros(x.shape[0], 256) + x.sum()
-            for _ in range(self.steps):
-                h = torch.tanh(h @ self.w + 0.1)
-            return h[:, :3]
-
-    module = torch.jit.script(Slow(1000))
-    with torch.inference_mode():
-        t = time.perf_counter()
-        module(torch.zeros(1, 4))
-        per_step = (time.perf_counter() - t) / 1000
+if slow_module is not None:
     os.makedirs(os.path.join(out, "slow-torch"))
-    torch.jit.script(Slow(max(1000, int(2.0 / per_step)))).save(os.path.join(out, "slow-torch", "slow.pt"))
+    slow_module(2.0).save(os.path.join(out, "slow-torch", "slow.pt"))
